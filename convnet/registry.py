@@ -1,0 +1,76 @@
+"""Models by name: ``@register_model`` adds a builder; ``create_model`` / ``list_models`` use it.
+
+Example:
+    >>> "lenet5" in list_models()
+    True
+    >>> create_model("lenet5").input_shape
+    (1, 32, 32)
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass
+from typing import Callable
+
+from .errors import ModelError
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A registered builder and what it expects."""
+
+    name: str
+    builder: Callable
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    description: str
+
+
+_MODELS: dict[str, ModelInfo] = {}
+
+
+def register_model(name: str, input_shape: tuple[int, int, int], num_classes: int = 10):
+    """Decorator: register ``builder(num_classes=..., in_chans=...) -> Network`` under ``name``."""
+
+    def decorate(builder: Callable) -> Callable:
+        doc = (builder.__doc__ or "").strip().splitlines()
+        _MODELS[name] = ModelInfo(name, builder, tuple(input_shape), num_classes,
+                                  doc[0] if doc else "")
+        return builder
+
+    return decorate
+
+
+def _ensure_loaded() -> None:
+    from . import models  # noqa: F401  (importing the package runs every @register_model)
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Registered names matching a shell-style pattern, e.g. ``list_models("lenet*")``."""
+    _ensure_loaded()
+    return sorted(n for n in _MODELS if fnmatch.fnmatch(n, pattern))
+
+
+def model_info(name: str) -> ModelInfo:
+    _ensure_loaded()
+    if name not in _MODELS:
+        raise ModelError(f"unknown model {name!r}; known: {', '.join(sorted(_MODELS))}")
+    return _MODELS[name]
+
+
+def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None):
+    """Build a registered model; ``num_classes``/``in_chans`` override its defaults.
+
+    Raises:
+        ModelError: for an unknown name.
+    """
+    info = model_info(name)
+    kwargs = {}
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if in_chans is not None:
+        kwargs["in_chans"] = in_chans
+    net = info.builder(**kwargs)
+    net.name = name
+    return net
