@@ -1,4 +1,4 @@
-"""Where dataset files live and how they are fetched: URL + checksum table, cache dir, atomic writes.
+"""Where dataset files live and how they are fetched: URLs, checksums, cache dir, atomic writes.
 
 Search order (see ``convnet.data.load_dataset``): an explicit ``data_dir``, else ``$CONVNET_DATA``,
 else the cache directory ``$XDG_CACHE_HOME/convnet`` (``~/.cache/convnet``). Only the cache is ever
@@ -79,7 +79,8 @@ SOURCES = {
     "cifar10": Source(("https://www.cs.toronto.edu/~kriz/",), (CIFAR10_ARCHIVE,),
                       "https://www.cs.toronto.edu/~kriz/cifar.html"),
     "semeion": Source(("https://archive.ics.uci.edu/ml/machine-learning-databases/semeion/",),
-                      (SEMEION_FILE,), "https://archive.ics.uci.edu/dataset/178/semeion+handwritten+digit"),
+                      (SEMEION_FILE,),
+                      "https://archive.ics.uci.edu/dataset/178/semeion+handwritten+digit"),
 }
 
 
@@ -89,7 +90,7 @@ def canonical_sha256(dataset: str, filename: str) -> str | None:
     Example:
         >>> canonical_sha256("mnist", "t10k-labels-idx1-ubyte.gz")[:12]
         'f7ae60f92e00'
-        >>> canonical_sha256("mnist", "t10k-labels-idx1-ubyte") is None   # raw files: no published digest
+        >>> canonical_sha256("mnist", "t10k-labels-idx1-ubyte") is None  # raw: none published
         True
     """
     source = SOURCES.get(dataset)
@@ -100,7 +101,7 @@ def canonical_sha256(dataset: str, filename: str) -> str | None:
 
 
 def cache_dir() -> Path:
-    """``$XDG_CACHE_HOME/convnet``, or ``~/.cache/convnet`` when XDG_CACHE_HOME is unset or empty."""
+    """``$XDG_CACHE_HOME/convnet``, or ``~/.cache/convnet`` when XDG_CACHE_HOME is unset/empty."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "convnet"
 
@@ -187,8 +188,8 @@ def safe_extract_tar(archive: str | os.PathLike, dest_dir: str | os.PathLike) ->
     try:
         with tarfile.open(archive) as tar:
             for member in tar.getmembers():
-                parts = Path(member.name).parts
-                if member.name.startswith(("/", "\\")) or os.path.isabs(member.name) or ".." in parts:
+                name = member.name
+                if name.startswith(("/", "\\")) or os.path.isabs(name) or ".." in Path(name).parts:
                     raise DownloadError(f"{archive}: unsafe member path {member.name!r} "
                                         "(absolute or '..'); refusing to extract")
                 if not (member.isfile() or member.isdir()):
@@ -255,7 +256,11 @@ def _unpack_cifar(archive: Path, dest: Path) -> None:
         safe_extract_tar(archive, tmp)
         if not (tmp / CIFAR10_DIR).is_dir():
             raise DownloadError(f"{archive}: the archive has no {CIFAR10_DIR}/ folder")
-        os.replace(tmp / CIFAR10_DIR, dest / CIFAR10_DIR)
-        archive.unlink()
+        try:
+            os.replace(tmp / CIFAR10_DIR, dest / CIFAR10_DIR)
+        except OSError:
+            if not (dest / CIFAR10_DIR).is_dir():  # else another process unpacked it first
+                raise DownloadError(f"cannot move the unpacked batches into {dest}") from None
+        archive.unlink(missing_ok=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -68,10 +68,11 @@ def parse_idx(data: bytes, name: str, magic: int) -> np.ndarray:
         >>> import struct
         >>> parse_idx(struct.pack(">ii", 2049, 3) + bytes([7, 0, 9]), "labels", 2049)
         array([7, 0, 9], dtype=uint8)
-        >>> parse_idx(struct.pack(">ii", 2049, 3) + bytes([7, 0]), "lab", 2049)  # doctest: +ELLIPSIS
+        >>> short = struct.pack(">ii", 2049, 3) + bytes([7, 0])
+        >>> parse_idx(short, "lab", 2049)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        convnet.errors.DataError: lab: the header declares 3 labels = 3 bytes ... (truncated by 1 bytes)
+        convnet.errors.DataError: lab: the header declares 3 labels ... (truncated by 1 bytes)
     """
     ndim = magic & 0xFF
     header = 4 + 4 * ndim

@@ -1,0 +1,230 @@
+"""The ``convnet`` command: each subcommand is a thin handler over the library.
+
+Errors become one line on stderr and a distinct exit code (see convnet/errors.py); a
+traceback is shown only with ``--debug``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from dataclasses import fields
+
+from .errors import ConvnetError, SpecError
+
+EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 70, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit code 2), like every other error."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """'1x32x32' -> (1, 32, 32)."""
+    try:
+        c, h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise SpecError(f"--input must look like CxHxW, e.g. 1x32x32, got {text!r}") from None
+    if min(c, h, w) < 1:
+        raise SpecError(f"--input sizes must be positive, got {text!r}")
+    return c, h, w
+
+
+def resolve_model(name_or_spec: str, input_text: str | None):
+    """A registered model (rebuilt for --input if it is spec-based) or a spec line."""
+    from .models import Network
+    from .registry import create_model, list_models
+
+    shape = parse_shape(input_text) if input_text else None
+    if name_or_spec in list_models():
+        model = create_model(name_or_spec, in_chans=shape[0] if shape else None)
+        if shape and tuple(shape) != model.input_shape:
+            if model.spec is None:
+                raise SpecError(f"{name_or_spec} is built for {model.input_shape}; "
+                                f"it cannot take --input {input_text}")
+            model = Network.from_spec(model.spec, shape)
+        return model
+    if " " not in name_or_spec.strip() and "@" not in name_or_spec:
+        from .registry import model_info
+        model_info(name_or_spec)  # one-line ModelError listing the known names
+    return Network.from_spec(name_or_spec, shape or (1, 32, 32))
+
+
+# ----------------------------------------------------------------------------- handlers
+
+def cmd_models(args) -> None:
+    from .registry import create_model, list_models, model_info
+    from .summary import summarize
+
+    rows = []
+    for name in list_models(args.pattern):
+        info = model_info(name)
+        params = summarize(create_model(name)).total_params if args.params else None
+        rows.append({"name": name, "input_shape": list(info.input_shape),
+                     "num_classes": info.num_classes, "params": params,
+                     "description": info.description})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return
+    for r in rows:
+        shape = "x".join(map(str, r["input_shape"]))
+        extra = f"{r['params']:>12,}  " if args.params else ""
+        print(f"{r['name']:<16} {shape:<10} {extra}{r['description']}")
+
+
+def cmd_summary(args) -> None:
+    from .summary import summarize
+
+    summary = summarize(resolve_model(args.model, args.input))
+    print(json.dumps(summary.to_json(), indent=2) if args.json else summary.table())
+
+
+def cmd_train(args) -> None:
+    from . import train
+
+    if args.resume:
+        run = train.resume(args.resume, epochs=args.epochs, progress=not args.quiet)
+    else:
+        if not args.model:
+            raise ConvnetError("convnet train: give a MODEL (see convnet models) or --resume RUNDIR")
+        values = {f.name: getattr(args, f.name) for f in fields(train.TrainConfig)
+                  if getattr(args, f.name, None) is not None}
+        values["classes"] = args.classes.split(",") if args.classes else None
+        values["input_shape"] = list(parse_shape(args.input)) if args.input else None
+        values["progress"] = not args.quiet
+        run = train.start(train.TrainConfig(**values))
+        if not args.quiet:
+            print(f"training {args.model} on {run.cfg.dataset} -> {run.rundir}", file=sys.stderr)
+    result = train.fit(run)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"test accuracy {result['test_accuracy']:.2%} after {result['epoch']} epochs "
+              f"({result['seconds']:.1f} s of training); run saved in {result['rundir']}")
+
+
+def cmd_evaluate(args) -> None:
+    from .evaluate import evaluate, plot_confusion
+
+    ev = evaluate(args.rundir, args.dataset, args.data)
+    if args.plot:
+        path = plot_confusion(ev, args.plot)
+        print(f"confusion matrix saved to {path}", file=sys.stderr)
+    print(json.dumps(ev.to_json(), indent=2) if args.json else ev.table())
+
+
+def cmd_predict(args) -> None:
+    from .predict import Predictor
+
+    predictor = Predictor.from_run(args.rundir)
+    results = predictor.predict(list(args.images), top=args.top, invert=args.invert)
+    if args.json:
+        print(json.dumps([r.to_json() for r in results], indent=2))
+        return
+    for r in results:
+        print(f"{r.image}: {r}")
+
+
+# ----------------------------------------------------------------------------- parser
+
+def add_train_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("model", nargs="?", help="registered model (convnet models) or a spec line")
+    p.add_argument("--dataset", help="mnist, fashion-mnist, cifar10, semeion or an image folder "
+                   "(default: mnist)")
+    p.add_argument("--data", dest="data_dir", help="local dataset directory (else $CONVNET_DATA, "
+                   "else download to ~/.cache/convnet)")
+    p.add_argument("--classes", help="subset of classes, e.g. dog,cat,ship,bird (CIFAR-10)")
+    p.add_argument("--input", help="input CxHxW for a spec model (default: the dataset's)")
+    p.add_argument("--epochs", type=int, help="passes over the training set (default: 8)")
+    p.add_argument("--batch-size", type=int, help="images per update (default: 128)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: 0.003)")
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], help="default: adam")
+    p.add_argument("--momentum", type=float, help="for --optimizer momentum (default: 0.9)")
+    p.add_argument("--weight-decay", type=float, help="L2 penalty (default: 0)")
+    p.add_argument("--schedule", choices=["onecycle", "constant"], help="default: onecycle")
+    p.add_argument("--loss", choices=["cross-entropy", "sse"], help="default: cross-entropy; sse "
+                   "is the tutorials' total error ½Σ(target − output)²")
+    p.add_argument("--label-smoothing", type=float, help="cross-entropy only (default: 0.05)")
+    p.add_argument("--shift", type=int, help="random shift augmentation in pixels (default: 2)")
+    p.add_argument("--seed", type=int, help="fixes init, shuffling, augmentation (default: 0)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
+    p.add_argument("--out", help="run directory (default: runs/<model>-<dataset>)")
+    p.add_argument("--limit", type=int, help="train on the first N images only")
+    p.add_argument("--resume", metavar="RUNDIR", help="continue a run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
+    p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="convnet", description="Convolutional networks as the tutorials "
+                    "describe them: define, train, evaluate, predict, and see inside.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    p = sub.add_parser("models", help="list registered models")
+    p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'lenet*'")
+    p.add_argument("--params", action="store_true", help="also count parameters")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_models)
+
+    p = sub.add_parser("summary", help="layer table: shapes, parameters, multiply-adds, arithmetic")
+    p.add_argument("model", help="registered model or a spec line in quotes")
+    p.add_argument("--input", help="input CxHxW (default: the model's, 1x32x32 for specs)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_summary)
+
+    p = sub.add_parser("train", help="train a model by backpropagation")
+    add_train_flags(p)
+    p.set_defaults(handler=cmd_train)
+
+    p = sub.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix")
+    p.add_argument("rundir")
+    p.add_argument("--dataset", help="evaluate on another dataset (e.g. semeion)")
+    p.add_argument("--data", help="local dataset directory")
+    p.add_argument("--plot", metavar="PNG", help="also save the confusion matrix as a PNG")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_evaluate)
+
+    p = sub.add_parser("predict", help="class probabilities for image files")
+    p.add_argument("rundir")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--top", type=int, default=5, help="how many classes to show (default: 5)")
+    polarity = p.add_mutually_exclusive_group()
+    polarity.add_argument("--invert", action="store_true", default=None,
+                          help="the image is dark ink on light paper (default: detect)")
+    polarity.add_argument("--no-invert", dest="invert", action="store_false",
+                          help="the image is light ink on a dark background")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_predict)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    try:
+        args.handler(args)
+    except ConvnetError as e:
+        if args.debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except Exception as e:  # a bug of ours: still one line, with the way to see more
+        if args.debug:
+            raise
+        print(f"internal error: {type(e).__name__}: {e} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return EXIT_INTERNAL
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

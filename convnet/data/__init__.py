@@ -1,0 +1,271 @@
+"""Datasets as whole uint8 arrays: ``load_dataset(name, split) -> Dataset``.
+
+A split is loaded in one piece (airbench style): images uint8 ``(N, C, H, W)``, labels int64
+``(N,)``. Readers: ``idx`` (MNIST, Fashion-MNIST), ``cifar`` (CIFAR-10), ``folder`` (your own
+images), ``semeion``; ``download`` knows the URLs, checksums and the cache.
+"""
+
+import os
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError
+from .cifar import META, TEST_BATCHES, TRAIN_BATCHES, load_cifar10
+from .download import ChecksumWarning, canonical_sha256, cache_dir, default_roots, download_dataset
+from .folder import load_folder
+from .idx import read_idx_pair
+
+__all__ = ["Dataset", "load_dataset", "DATASETS", "ChecksumWarning"]
+
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "semeion")
+SPLITS = ("train", "test")
+MNIST_CLASSES = [str(d) for d in range(10)]
+FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+
+
+@dataclass(repr=False)
+class Dataset:
+    """One split of a dataset, whole, as arrays.
+
+    Args:
+        name (str): "mnist", "fashion-mnist", "cifar10", "semeion" or "folder:<path>".
+        split (str): "train" or "test".
+        images (np.ndarray): uint8 pixels.
+        labels (np.ndarray): int64 class indices into ``classes``.
+        classes (list[str]): class names, e.g. ["0", ..., "9"] for MNIST.
+        files (dict[str, str]): file name -> sha256 of the file read (for the run manifest).
+        framing (str, optional): "mnist" for centred white-on-black digits (mnist, semeion).
+
+    Shape:
+        images (N, C, H, W) with C = 1 or 3; labels (N,) with values in 0..len(classes)-1.
+
+    Raises:
+        DataError: the arrays break the shapes or dtypes above.
+
+    Example:
+        >>> ds = Dataset("toy", "train", np.zeros((2, 1, 4, 4), np.uint8), np.array([0, 1]),
+        ...              ["a", "b"], {})
+        >>> len(ds), ds
+        (2, Dataset(name='toy', split='train', images=uint8(2, 1, 4, 4), classes=['a', 'b']))
+    """
+
+    name: str
+    split: str
+    images: np.ndarray
+    labels: np.ndarray
+    classes: list[str]
+    files: dict[str, str]
+    framing: str | None = None
+
+    def __post_init__(self):
+        imgs, labels = self.images, np.asarray(self.labels)
+        if imgs.dtype != np.uint8 or imgs.ndim != 4 or imgs.shape[1] not in (1, 3):
+            raise DataError(f"{self.name}: images must be uint8 (N, C, H, W) with C 1 or 3, "
+                            f"got {imgs.dtype} {imgs.shape}")
+        if labels.ndim != 1 or len(labels) != len(imgs) or labels.dtype.kind not in "iu":
+            raise DataError(f"{self.name}: labels must be {len(imgs)} ints, got "
+                            f"{labels.dtype} {labels.shape}")
+        self.labels = labels.astype(np.int64, copy=False)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __repr__(self) -> str:
+        # The default dataclass repr would print every pixel.
+        return (f"Dataset(name={self.name!r}, split={self.split!r}, "
+                f"images={self.images.dtype}{self.images.shape}, classes={self.classes!r})")
+
+
+# --- where each dataset's files can be -------------------------------------------------------
+# Sub-folders tried inside each root, in order; "" is the root itself (the user pointed at the
+# dataset folder). MNIST/raw and FashionMNIST/raw are torchvision's layout.
+_SUBDIRS = {
+    "mnist": ("mnist", "MNIST/raw", ""),
+    "fashion-mnist": ("fashion-mnist", "FashionMNIST/raw", ""),
+    "cifar10": ("cifar10/cifar-10-batches-py", "cifar-10-batches-py", "cifar10", ""),
+    "semeion": ("extra/semeion", "semeion", ""),
+}
+
+
+def _required(name: str, split: str) -> list[tuple[str, ...]]:
+    """The files a split needs, each as a tuple of accepted spellings (first = canonical)."""
+    if name in ("mnist", "fashion-mnist"):
+        prefix = "train" if split == "train" else "t10k"
+        return [(f"{prefix}-{kind}-{idx}-ubyte.gz", f"{prefix}-{kind}-{idx}-ubyte",
+                 f"{prefix}-{kind}.{idx}-ubyte", f"{prefix}-{kind}.{idx}-ubyte.gz")
+                for kind, idx in (("images", "idx3"), ("labels", "idx1"))]
+    if name == "cifar10":
+        return [(f,) for f in (META,) + (TRAIN_BATCHES if split == "train" else TEST_BATCHES)]
+    return [("semeion.data",)]
+
+
+def _find_in(root: Path, name: str, required: list[tuple[str, ...]]) -> list[Path] | None:
+    """The paths of every required file in the first sub-folder of ``root`` that has them all."""
+    for sub in _SUBDIRS[name]:
+        directory = root / sub
+        paths = [next((directory / a for a in alts if (directory / a).is_file()), None)
+                 for alts in required]
+        if all(paths):
+            return paths
+    return None
+
+
+def _missing_message(root: Path, name: str, split: str, required: list[tuple[str, ...]]) -> str:
+    """One line: which files are missing from the most complete candidate folder."""
+    folders = [root / sub for sub in _SUBDIRS[name]]
+    def present(d: Path) -> int:
+        return sum(any((d / a).is_file() for a in alts) for alts in required)
+    best = max(folders, key=present)  # ties keep the first, i.e. <root>/<name>
+    missing = [alts[0] for alts in required if not any((best / a).is_file() for a in alts)]
+    return (f"{name} {split} split: missing {', '.join(missing)} in {best} "
+            f"(also looked in {', '.join(str(f) for f in folders if f != best)})")
+
+
+def _locate(name: str, split: str, data_dir, download: bool) -> list[Path]:
+    """Find a split's files: data_dir (strictly), else $CONVNET_DATA, the cache, a download."""
+    required = _required(name, split)
+    if data_dir is not None:
+        root = Path(data_dir).expanduser()
+        if not root.is_dir():
+            raise DataError(f"data dir {root} does not exist or is not a directory")
+        found = _find_in(root, name, required)
+        if found is None:  # never download into a folder the user chose
+            raise DataError(_missing_message(root, name, split, required))
+        return found
+    roots = default_roots()
+    for root in roots:
+        found = _find_in(root, name, required)
+        if found is not None:
+            return found
+    if not download:
+        looked = " or ".join(str(r) for r in roots)
+        raise DataError(f"{name} {split} files not found in {looked} and download is off: "
+                        f"put them in DIR/{name}/ and pass --data DIR or set CONVNET_DATA=DIR")
+    download_dataset(name, cache_dir())
+    found = _find_in(cache_dir(), name, required)
+    if found is None:
+        raise DataError(_missing_message(cache_dir(), name, split, required))
+    return found
+
+
+# --- readers ---------------------------------------------------------------------------------
+def _read(name: str, split: str, paths: list[Path]) -> Dataset:
+    """Read a located split with the reader for its format."""
+    if name in ("mnist", "fashion-mnist"):
+        images, labels, files = read_idx_pair(paths[0], paths[1])
+        classes = MNIST_CLASSES if name == "mnist" else FASHION_CLASSES
+        return Dataset(name, split, images, labels, list(classes), files,
+                       framing="mnist" if name == "mnist" else None)
+    if name == "cifar10":
+        images, labels, classes, files = load_cifar10(paths[0].parent, split)
+        return Dataset(name, split, images, labels, classes, files)
+    from .semeion import load_semeion  # lazy: written separately, needed only for semeion
+    return replace(load_semeion(paths[0]), split=split)  # no official split: both are all
+
+
+def _warn_if_not_canonical(ds: Dataset) -> None:
+    """One ChecksumWarning per file whose bytes differ from the published original."""
+    for filename, sha in ds.files.items():
+        expected = canonical_sha256(ds.name, filename)
+        if expected is not None and sha != expected:
+            warnings.warn(f"{ds.name}/{filename}: checksum differs from the canonical file "
+                          "(re-packed or edited copy?); structure is valid, using it",
+                          ChecksumWarning, stacklevel=3)
+
+
+def select_classes(ds: Dataset, wanted: list[str]) -> Dataset:
+    """Keep only the ``wanted`` classes, relabelled 0..k-1 in the order given.
+
+    Raises:
+        DataError: an unknown class name (the message lists the valid ones), a repeated
+            name, or an empty list.
+
+    Example:
+        >>> ds = Dataset("toy", "train", np.zeros((4, 1, 2, 2), np.uint8), np.array([0, 1, 2, 1]),
+        ...              ["cat", "dog", "ship"], {})
+        >>> sub = select_classes(ds, ["ship", "cat"])
+        >>> sub.classes, sub.labels.tolist()
+        (['ship', 'cat'], [1, 0])
+    """
+    wanted = list(wanted)
+    unknown = [c for c in wanted if c not in ds.classes]
+    if unknown or not wanted:
+        raise DataError(f"unknown class {unknown[0] if unknown else '(empty list)'!r} for "
+                        f"{ds.name}: valid names are {', '.join(ds.classes)}")
+    if len(set(wanted)) != len(wanted):
+        raise DataError(f"classes for {ds.name} must not repeat, got {wanted}")
+    lookup = np.full(len(ds.classes), -1, dtype=np.int64)  # old label -> new label, -1 = drop
+    lookup[[ds.classes.index(c) for c in wanted]] = np.arange(len(wanted))
+    new = lookup[ds.labels]
+    keep = new >= 0
+    return replace(ds, images=ds.images[keep], labels=new[keep], classes=wanted)
+
+
+def _folder_path(name) -> Path | None:
+    """The image folder that ``name`` points at ("folder:PATH" or an existing dir), else None."""
+    text = os.fspath(name)
+    if text.startswith("folder:"):
+        path = Path(text[len("folder:"):]).expanduser()
+        if not path.is_dir():
+            raise DataError(f"image folder {path} does not exist or is not a directory")
+        return path
+    if text not in DATASETS and Path(text).expanduser().is_dir():
+        return Path(text).expanduser()
+    return None
+
+
+def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | None = None,
+                 classes: list[str] | None = None, download: bool = True,
+                 image_size: int = 32, channels: int | None = None) -> Dataset:
+    """Load one split of a known dataset or of an image folder.
+
+    Args:
+        name (str): one of ``DATASETS``, or an image folder as "folder:PATH" or an existing path.
+        split (str): "train" or "test". Default: "train".
+        data_dir (path, optional): where the files are: ``<data_dir>/<name>/`` or ``<data_dir>/``
+            itself. Missing files there are an error, never a download. Default: search
+            ``$CONVNET_DATA``, then the cache (``$XDG_CACHE_HOME/convnet``).
+        classes (list[str], optional): keep only these classes, relabelled 0..k-1 in this order,
+            e.g. ["dog", "cat", "ship", "bird"]. Default: all.
+        download (bool): fetch into the cache when no copy is found. Default: True.
+        image_size (int): folders only: output side in pixels. Default: 32.
+        channels (int, optional): folders only: 1 or 3. Default: 1 if all images are gray.
+
+    Shape:
+        images (N, C, H, W) uint8: MNIST/Fashion (N, 1, 28, 28), CIFAR-10 (N, 3, 32, 32).
+
+    Raises:
+        DataError: an unknown name, split or class; missing or corrupt files.
+        DownloadError: the files had to be downloaded and could not be.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> from PIL import Image
+        >>> root = pathlib.Path(tempfile.mkdtemp())
+        >>> for cls, shade in (("dark", 30), ("light", 220)):
+        ...     (root / cls).mkdir()
+        ...     for i in range(6):
+        ...         Image.new("L", (10, 12), shade).save(root / cls / f"{i}.png")
+        >>> train = load_dataset(str(root), image_size=8)
+        >>> train.images.shape, train.classes, train.labels.tolist()
+        ((10, 1, 8, 8), ['dark', 'light'], [0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+        >>> len(load_dataset(f"folder:{root}", split="test"))
+        2
+    """
+    if split not in SPLITS:
+        raise DataError(f"split must be 'train' or 'test', got {split!r}")
+    folder = _folder_path(name)
+    if folder is not None:
+        images, labels, names, files = load_folder(folder, split, image_size, channels)
+        ds = Dataset(f"folder:{folder}", split, images, labels, names, files)
+    elif name in DATASETS:
+        ds = _read(name, split, _locate(name, split, data_dir, download))
+        _warn_if_not_canonical(ds)
+    else:
+        raise DataError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}, "
+                        "or an image folder (folder:PATH)")
+    return ds if classes is None else select_classes(ds, classes)

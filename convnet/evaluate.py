@@ -1,0 +1,99 @@
+"""How good is a trained run: accuracy, per-class precision/recall, the confusion matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .data import load_dataset
+from .data.loader import fit_to_model, normalize
+from .errors import DataError
+from .runs import load_model
+
+
+@dataclass
+class Evaluation:
+    dataset: str
+    classes: list[str]
+    confusion: np.ndarray  # (K, K): row = true class, column = predicted class
+
+    @property
+    def accuracy(self) -> float:
+        return float(np.trace(self.confusion) / max(1, self.confusion.sum()))
+
+    def per_class(self) -> list[dict]:
+        cm = self.confusion
+        rows = []
+        for i, name in enumerate(self.classes):
+            tp, predicted, actual = cm[i, i], cm[:, i].sum(), cm[i, :].sum()
+            rows.append({"class": name, "precision": float(tp / predicted) if predicted else 0.0,
+                         "recall": float(tp / actual) if actual else 0.0, "support": int(actual)})
+        return rows
+
+    def to_json(self) -> dict:
+        return {"dataset": self.dataset, "accuracy": self.accuracy, "images": int(self.confusion.sum()),
+                "per_class": self.per_class(), "classes": self.classes,
+                "confusion_matrix": self.confusion.tolist()}
+
+    def table(self) -> str:
+        width = max(5, max(len(c) for c in self.classes))
+        lines = [f"{self.dataset}: accuracy {self.accuracy:.2%} on {self.confusion.sum():,} images",
+                 "", f"{'class':<{width}}  precision  recall  support"]
+        for r in self.per_class():
+            lines.append(f"{r['class']:<{width}}  {r['precision']:9.2%}  {r['recall']:6.2%}  "
+                         f"{r['support']:7,}")
+        cell = max(len(str(self.confusion.max())), width, 4)
+        lines += ["", "confusion matrix (rows: true class, columns: predicted)",
+                  " " * width + "".join(f" {c[:cell]:>{cell}}" for c in self.classes)]
+        for name, row in zip(self.classes, self.confusion):
+            lines.append(f"{name:<{width}}" + "".join(f" {v:>{cell}}" for v in row))
+        return "\n".join(lines)
+
+
+def evaluate(rundir: str | Path, dataset: str | None = None, data_dir: str | None = None,
+             split: str = "test", batch: int = 1000) -> Evaluation:
+    """Evaluate a run on the test split of its own dataset or another with the same classes."""
+    model, manifest = load_model(Path(rundir))
+    info = manifest["dataset"]
+    name = dataset or info["name"]
+    classes = manifest["config"].get("classes") if name == info["name"] else None
+    data = load_dataset(name, split, data_dir or manifest["config"].get("data_dir"),
+                        classes=classes)
+    if len(data.classes) != len(info["classes"]):
+        raise DataError(f"{name} has {len(data.classes)} classes but the run was trained on "
+                        f"{len(info['classes'])} ({info['name']})")
+    x = normalize(fit_to_model(data.images, model.input_shape), info["mean"], info["std"])
+    k = len(info["classes"])
+    confusion = np.zeros((k, k), dtype=np.int64)
+    with torch.inference_mode():
+        for i in range(0, len(x), batch):
+            pred = model.logits(x[i:i + batch]).argmax(dim=1).numpy()
+            np.add.at(confusion, (data.labels[i:i + batch], pred), 1)
+    return Evaluation(name, list(info["classes"]), confusion)
+
+
+def plot_confusion(ev: Evaluation, path: str | Path) -> Path:
+    """Save the confusion matrix as a PNG heat map with counts in the cells."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    k = len(ev.classes)
+    fig, ax = plt.subplots(figsize=(1 + 0.6 * k, 1 + 0.6 * k), dpi=100)
+    ax.imshow(ev.confusion, cmap="Blues")
+    ax.set_xticks(range(k), ev.classes, rotation=90 if k > 10 else 0)
+    ax.set_yticks(range(k), ev.classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"{ev.dataset}: accuracy {ev.accuracy:.2%}")
+    top = ev.confusion.max() or 1
+    for (i, j), v in np.ndenumerate(ev.confusion):
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
+                color="white" if v > top / 2 else "black")
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,84 @@
+"""Use a trained run: class probabilities for images, converted exactly like the training data.
+
+Example (with a finished run):
+    >>> import convnet                                        # doctest: +SKIP
+    >>> convnet.load("runs/lenet5-mnist").predict("digit.png")  # doctest: +SKIP
+    Prediction(label='8', probability=0.97, top=[('8', 0.97), ('3', 0.02), ...])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from .data.preprocess import prepare, read_image
+from .runs import load_model
+
+
+@dataclass
+class Prediction:
+    label: str                            # the most probable class name
+    probability: float
+    top: list[tuple[str, float]]          # the K most probable (label, probability)
+    image: str | None = None              # the path as given, when there was one
+
+    def to_json(self) -> dict:
+        return {"image": self.image, "label": self.label, "probability": self.probability,
+                "top": [{"label": k, "probability": p} for k, p in self.top]}
+
+    def __str__(self) -> str:
+        return ", ".join(f"{k}: {p:.2f}" for k, p in self.top)
+
+
+class Predictor:
+    """A trained model plus the exact preprocessing of its training data.
+
+    Args:
+        model (Network): the trained network (eval mode).
+        classes (list[str]): class names in output order.
+        framing (str | None): "mnist" to frame digits as MNIST was, else None.
+        mean, std (list[float]): the training data's per-channel normalisation.
+    """
+
+    def __init__(self, model, classes, framing=None, mean=(0.0,), std=(1.0,)):
+        self.model, self.classes, self.framing = model.eval(), list(classes), framing
+        self.mean, self.std = list(mean), list(std)
+
+    @classmethod
+    def from_run(cls, rundir: str | Path) -> "Predictor":
+        model, manifest = load_model(Path(rundir))
+        ds = manifest["dataset"]
+        return cls(model, ds["classes"], ds.get("framing"), ds["mean"], ds["std"])
+
+    def prepare(self, image, invert: bool | None = None) -> np.ndarray:
+        """A path, PIL image or uint8 array -> the normalised (C, H, W) float32 model input."""
+        if isinstance(image, np.ndarray):
+            image = Image.fromarray(image)
+        elif not isinstance(image, Image.Image):
+            image = read_image(image)
+        return prepare(image, self.model.input_shape, self.framing, invert, self.mean, self.std)
+
+    @torch.inference_mode()
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) prepared inputs -> (N, K) probabilities, rows summing to 1."""
+        logits = self.model.logits(torch.from_numpy(np.ascontiguousarray(batch)))
+        return logits.float().softmax(dim=1).numpy()
+
+    def predict(self, images, top: int = 5, invert: bool | None = None):
+        """One image -> a Prediction; a list of images -> a list of Predictions (one batch)."""
+        single = not isinstance(images, (list, tuple))
+        items = [images] if single else list(images)
+        batch = np.stack([self.prepare(im, invert) for im in items])  # (N, C, H, W)
+        probs = self.probabilities(batch)
+        k = max(1, min(top, len(self.classes)))
+        out = []
+        for item, p in zip(items, probs):
+            order = np.argsort(-p, kind="stable")[:k]
+            ranked = [(self.classes[i], float(p[i])) for i in order]
+            name = str(item) if isinstance(item, (str, Path)) else None
+            out.append(Prediction(ranked[0][0], ranked[0][1], ranked, name))
+        return out[0] if single else out
