@@ -8,7 +8,7 @@ from .models import Network
 from .registry import create_model, list_models, register_model
 from .summary import summarize
 
-__version__ = "0.1.0"
+from .version import __version__
 
 
 def load(rundir):

@@ -23,6 +23,7 @@ from safetensors.torch import load_file, save_file
 from .errors import ModelError, RunError, SpecError
 from .models import Network
 from .registry import create_model
+from .version import __version__
 
 FORMAT = "convnet-run/1"
 MANIFEST, METRICS, WEIGHTS = "run.json", "metrics.jsonl", "model.safetensors"
@@ -160,7 +161,6 @@ def append_metrics(rundir: Path, row: dict) -> None:
 
 
 def versions() -> dict:
-    from . import __version__
     return {"convnet": __version__, "torch": torch.__version__, "numpy": np.__version__,
             "python": platform.python_version(), "platform": platform.platform()}
 

@@ -6,6 +6,7 @@ MNIST digits sit at (14, 14) in it, so framed digits must land within 0.5 px of 
 
 import gzip
 import io
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -87,7 +88,8 @@ def _photo(digit: np.ndarray, rng: np.random.Generator, dark_ink: bool = True) -
 def _png_header(width: int, height: int) -> bytes:
     """A PNG that only declares its size (IHDR with a valid CRC), with no pixel data."""
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
 
@@ -176,7 +178,8 @@ def test_blank_page_and_forced_polarity():
     assert to_mnist_style(Image.fromarray(page), invert=True).max() == 255
     speck = page.copy()
     speck[10, 10] = 0  # one dark speck far away must not move or shrink the digit
-    assert _corr(to_mnist_style(Image.fromarray(speck)), to_mnist_style(Image.fromarray(page))) > 0.99
+    clean = to_mnist_style(Image.fromarray(page))
+    assert _corr(to_mnist_style(Image.fromarray(speck)), clean) > 0.99
 
 
 # --------------------------------------------------------------------------- read_image
@@ -249,7 +252,7 @@ def test_read_image_file_objects(tmp_path):
 def test_read_image_errors(tmp_path, make, message):
     path = tmp_path / "img.png"
     make(path)
-    with pytest.raises(ImageError, match=message) as info:
+    with pytest.raises(ImageError, match=re.escape(message)) as info:
         read_image(path)
     assert "\n" not in str(info.value)
 

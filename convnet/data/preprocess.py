@@ -13,6 +13,7 @@ Measured on the 10,000 MNIST test digits, the centre of mass is (13.99, 14.01) w
 """
 
 import io
+import operator
 import os
 import warnings
 
@@ -77,23 +78,35 @@ def to_l_or_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")  # RGB, RGBX, CMYK, YCbCr, HSV
 
 
-def _open(path_or_file, name: str) -> Image.Image:
-    """Image.open with the size check done on the header, before any pixel is decoded."""
-    with warnings.catch_warnings():  # Pillow warns above 89M pixels; we refuse above 50M anyway
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+def _decode(src, name: str) -> Image.Image:
+    """Open, check the declared size before decoding, decode frame 0, convert to L/RGB."""
+    too_large = ImageError(f"image '{name}' is too large: more than the "
+                           f"{MAX_PIXELS:,}-pixel limit")
+    with warnings.catch_warnings():  # Pillow's warnings (bomb size, corrupt EXIF) would break
+        warnings.simplefilter("ignore")  # the CLI's one-line output; the errors say enough
         try:
-            im = Image.open(path_or_file)
-        except Image.DecompressionBombError:
-            raise ImageError(f"image '{name}' is too large: more than the "
-                             f"{MAX_PIXELS:,}-pixel limit") from None
+            im = Image.open(src)
+        except Image.DecompressionBombError:  # > 2x Pillow's limit: refused on the header
+            raise too_large from None
         except Image.UnidentifiedImageError:
             raise ImageError(f"'{name}' is not an image (unknown or unsupported format)") from None
-    w, h = im.size
-    if w < 1 or h < 1 or w * h > MAX_PIXELS:
-        im.close()
-        raise ImageError(f"image '{name}' is {w}x{h} = {w * h:,} pixels, outside the "
-                         f"1..{MAX_PIXELS:,}-pixel limit")
-    return im
+        except Exception as exc:  # a decoder fed untrusted bytes may raise anything
+            raise ImageError(f"'{name}' is not a readable image ({_first_line(exc)})") from None
+        w, h = im.size
+        if w < 1 or h < 1 or w * h > MAX_PIXELS:
+            im.close()
+            raise ImageError(f"image '{name}' is {w}x{h} = {w * h:,} pixels, outside the "
+                             f"1..{MAX_PIXELS:,}-pixel limit")
+        try:
+            with im:
+                im.load()  # frame 0 of an animation
+                im = ImageOps.exif_transpose(im)  # phone photos: apply the EXIF rotation
+                return to_l_or_rgb(im)
+        except Image.DecompressionBombError:
+            raise too_large from None
+        except Exception as exc:  # ... and so may decoding: all of it means a damaged file
+            raise ImageError(f"image '{name}' is truncated or corrupt "
+                             f"({_first_line(exc)})") from None
 
 
 def read_image(path_or_file) -> Image.Image:
@@ -128,23 +141,12 @@ def read_image(path_or_file) -> Image.Image:
     try:  # file objects are read whole: they may be unseekable (an upload, a pipe)
         src = src if isinstance(src, str) else io.BytesIO(src.read())
         empty = os.path.getsize(src) == 0 if isinstance(src, str) else not src.getbuffer().nbytes
-    except OSError as exc:
-        raise ImageError(f"cannot read image file '{name}': {exc.strerror or exc}") from None
+    except (OSError, TypeError, AttributeError) as exc:  # also: a text-mode file, not a file
+        raise ImageError(f"cannot read image file '{name}': "
+                         f"{getattr(exc, 'strerror', None) or exc}") from None
     if empty:
         raise ImageError(f"image '{name}' is empty (0 bytes)")
-    try:
-        im = _open(src, name)
-    except ImageError:
-        raise
-    except Exception as exc:  # a decoder fed untrusted bytes may raise anything; the user
-        raise ImageError(f"'{name}' is not a readable image ({_first_line(exc)})") from None
-    try:  # ... as may decoding the pixels: all of it is "the file is damaged"
-        with im:
-            im.load()  # frame 0 of an animation
-            im = ImageOps.exif_transpose(im)  # phone photos: apply the EXIF rotation
-            return to_l_or_rgb(im)
-    except Exception as exc:
-        raise ImageError(f"image '{name}' is truncated or corrupt ({_first_line(exc)})") from None
+    return _decode(src, name)
 
 
 def _first_line(exc: Exception) -> str:
@@ -297,21 +299,23 @@ def _grow(strong: np.ndarray, cs: np.ndarray, noise: float) -> np.ndarray:
 def to_mnist_style(img: Image.Image, invert: bool | None = None) -> np.ndarray:
     """A photo or scan of one digit on paper -> a 28x28 MNIST-style digit (white on black).
 
-    Grayscale -> polarity (``None``: the paper is what the border shows) -> subtract a fitted
-    lighting surface and divide by the paper's headroom -> Otsu threshold finds the ink; paper
-    is zeroed, the ink keeps its grey levels (one pixel of anti-aliased fringe), its median
-    stroke level is stretched to 255 -> specks dropped -> ``mnist_frame``. Deterministic.
+    Grayscale, reduced to 1024 px -> the paper's lighting, fitted as a smooth surface ->
+    polarity -> contrast = (ink - paper) / the paper's headroom, so uneven light cancels ->
+    Otsu threshold (at least 15 % and 8 noise sigmas) finds the strokes; components under
+    10 % of the largest are specks -> hysteresis adds the faint anti-aliased edges -> paper
+    zeroed, ink keeps its grey levels, its 90th percentile -> 255 -> ``mnist_frame``.
 
     Args:
         img (PIL.Image.Image): any mode and size.
         invert (bool | None): True for dark ink on light paper, False for light ink on dark;
-            None detects it. Default: None.
+            None detects it: ink is the side of the far outliers from the paper. Default: None.
 
     Shape:
         (H, W) image -> (28, 28) uint8.
 
     Raises:
-        ImageError: no ink darker (or lighter) than the paper by 15 % ("image is blank: ...").
+        ImageError: "image is blank: no ink found" (no ink 15 % darker, or lighter, than
+            its paper, or less of it than 0.01 % of the image).
 
     Example:
         >>> page = np.full((60, 40), 200, np.uint8); page[10:50, 18:23] = 30  # a dark "1"
@@ -341,7 +345,7 @@ def to_mnist_style(img: Image.Image, invert: bool | None = None) -> np.ndarray:
         raise ImageError("image is blank: no ink found")
     strong[strong] = area >= SPECK_FRACTION * area.max()
     ink = _grow(strong, cs, noise)
-    level = float(np.percentile(c[strong], 90))  # stroke cores -> 255, as most MNIST digits have
+    level = max(float(np.percentile(c[strong], 90)), 1e-3)  # cores -> 255, as in MNIST
     out = np.where(ink, np.clip(c / level, 0, 1) * 255.0, 0.0)
     return mnist_frame(out)
 
@@ -416,9 +420,13 @@ def prepare(img: Image.Image, input_shape: tuple[int, int, int], framing: str | 
         >>> x.shape, x.dtype, float(x.min())
         ((3, 8, 8), dtype('float32'), 1.0)
     """
-    ch, height, width = (int(s) for s in input_shape)
-    if ch not in (1, 3) or height < 1 or width < 1:
-        raise ImageError(f"input_shape must be (1 or 3, H >= 1, W >= 1), got {input_shape}")
+    try:  # operator.index: ints (numpy's too), never floats
+        ch, height, width = (operator.index(s) for s in input_shape)
+        ok = ch in (1, 3) and height >= 1 and width >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ImageError(f"input_shape must be (1 or 3, H >= 1, W >= 1), got {input_shape!r}")
     if framing == "mnist":
         digit = to_mnist_style(img, invert)[None, None]  # (28, 28) -> (1, 1, 28, 28)
         x = np.repeat(pad_or_resize(digit, height, width)[0], ch, axis=0)  # (C, H, W)

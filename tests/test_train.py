@@ -1,0 +1,46 @@
+"""The trainer: a short real-MNIST run beats 95 %, and its pieces behave as documented."""
+
+import json
+
+import pytest
+import torch
+
+from convnet.data.loader import random_shift
+from convnet.train import TrainConfig, learning_rate, loss_fn
+
+
+def test_short_real_mnist_run_beats_95_percent(mnist_run):
+    rows = [json.loads(line) for line in (mnist_run / "metrics.jsonl").read_text().splitlines()]
+    assert rows[-1]["test_accuracy"] > 0.95
+    manifest = json.loads((mnist_run / "run.json").read_text())
+    assert manifest["dataset"]["files"]["train-images-idx3-ubyte.gz"].startswith("440fcabf")
+    assert manifest["final"]["test_accuracy"] == rows[-1]["test_accuracy"]
+
+
+def test_onecycle_warms_up_then_decays_to_zero():
+    cfg = TrainConfig(lr=1.0)
+    rates = [learning_rate(cfg, s, 100) for s in range(100)]
+    assert rates[0] == pytest.approx(0.05)
+    assert max(rates) == pytest.approx(1.0) and rates.index(1.0) == 19
+    assert rates[-1] < 0.001 and all(a >= b for a, b in zip(rates[19:], rates[20:]))
+    assert learning_rate(TrainConfig(lr=0.1, schedule="constant"), 57, 100) == 0.1
+
+
+def test_sse_is_half_the_squared_error_of_softmax_outputs():
+    logits = torch.tensor([[2.0, 0.0, -1.0]])
+    p = logits.softmax(dim=1)[0]
+    expected = 0.5 * ((1 - p[0]) ** 2 + p[1] ** 2 + p[2] ** 2)
+    assert loss_fn(TrainConfig(loss="sse"), logits, torch.tensor([0])).item() == pytest.approx(
+        expected.item())
+
+
+def test_random_shift_moves_whole_images_and_fills_the_border():
+    x = torch.arange(2 * 1 * 6 * 6, dtype=torch.float32).reshape(2, 1, 6, 6) + 1
+    out = random_shift(x, 2, torch.Generator().manual_seed(0), fill=-5.0)
+    for i in range(2):
+        kept = out[i, 0][out[i, 0] != -5.0]
+        # every kept pixel keeps its neighbours: the image moved as one piece
+        assert len(kept) >= 16 and set(kept.tolist()) <= set(x[i, 0].flatten().tolist())
+    assert torch.equal(random_shift(x, 0, torch.Generator(), 0.0), x)
+    again = random_shift(x, 2, torch.Generator().manual_seed(0), fill=-5.0)
+    assert torch.equal(out, again)
