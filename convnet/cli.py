@@ -140,7 +140,7 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
                    "else download to ~/.cache/convnet)")
     p.add_argument("--classes", help="subset of classes, e.g. dog,cat,ship,bird (CIFAR-10)")
     p.add_argument("--input", help="input CxHxW for a spec model (default: the dataset's)")
-    p.add_argument("--epochs", type=int, help="passes over the training set (default: 8)")
+    p.add_argument("--epochs", type=int, help="passes over the training set (default: 6)")
     p.add_argument("--batch-size", type=int, help="images per update (default: 128)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 0.003)")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], help="default: adam")

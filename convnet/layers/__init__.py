@@ -11,9 +11,16 @@ __all__ = [
     "Flatten", "GlobalAvgPool2d", "Linear", "MaxPool2d", "ReLU", "ScaledTanh", "Sigmoid",
     "Softmax", "Subsample2d", "SumPool2d", "Tanh", "get_activation", "lenet_c3_table",
 ]
-from .blocks import (  # noqa: E402  (the classic architectures' blocks)
-    Bottleneck, ConvBNAct, DenseBlock, DenseLayer, Inception, LocalResponseNorm, ResidualBlock,
-    Transition, ZeroPadShortcut,
+from .blocks import (
+    Bottleneck,
+    ConvBNAct,
+    DenseBlock,
+    DenseLayer,
+    Inception,
+    LocalResponseNorm,
+    ResidualBlock,
+    Transition,
+    ZeroPadShortcut,
 )
 
 __all__ += ["Bottleneck", "ConvBNAct", "DenseBlock", "DenseLayer", "Inception",

@@ -4,9 +4,4 @@ from . import lenet  # noqa: F401
 from .network import Network
 
 __all__ = ["Network"]
-from . import resnet  # noqa: F401,E402
-from . import densenet  # noqa: F401,E402
-from . import googlenet  # noqa: F401,E402
-from . import vgg  # noqa: F401,E402
-from . import alexnet  # noqa: F401,E402
-from . import small  # noqa: F401,E402
+from . import alexnet, densenet, googlenet, resnet, small, vgg  # noqa: F401

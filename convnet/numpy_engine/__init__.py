@@ -20,4 +20,4 @@ from .losses import cross_entropy, sse
 from .network import NumpyNetwork
 from .optim import SGD, Adam
 
-__all__ = ["Adam", "NumpyNetwork", "SGD", "cross_entropy", "sse"]
+__all__ = ["SGD", "Adam", "NumpyNetwork", "cross_entropy", "sse"]

@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import numpy as np
+import torch
 from torch import nn
 
 from .. import layers as L
@@ -126,8 +127,12 @@ class NumpyNetwork:
         self._ran: list[ops.Layer] = []
 
     @classmethod
-    def from_torch(cls, model: nn.Module) -> "NumpyNetwork":
+    def from_torch(cls, model: nn.Module, seed: int | None = None) -> NumpyNetwork:
         """Copy a ``Network`` (``features`` then ``head``) built from the core layers.
+
+        Args:
+            model (Network): the torch model; its weights are copied, not shared.
+            seed (int | None): fixes the dropout masks. Default: None (fresh entropy).
 
         Raises:
             ModelError: for a model without features/head or a layer with no NumPy version
@@ -138,6 +143,9 @@ class NumpyNetwork:
                              f"{type(model).__name__}")
         leaves = _flatten(model.features, "features") + _flatten(model.head, "head")
         net = cls({name: convert(module, name) for name, module in leaves})
+        dropouts = [layer for layer in net.layers.values() if isinstance(layer, ops.Dropout)]
+        for layer, seq in zip(dropouts, np.random.SeedSequence(seed).spawn(len(dropouts))):
+            layer.rng = np.random.default_rng(seq)
         net.train(model.training)
         return net
 
@@ -168,6 +176,8 @@ class NumpyNetwork:
         Fills ``grads`` ({name: array}, the keys of ``params``); returns dLoss/dInput
         (N, C, H, W) when ``input_grad`` (e.g. for saliency maps), else None.
         """
+        if not self._ran:
+            raise ModelError("backward needs a forward pass first: call logits(x) or forward(x)")
         first = self._ran[0]
         if hasattr(first, "input_grad"):  # training never needs dLoss/dImage: skip its col2im
             first.input_grad = input_grad
@@ -176,7 +186,7 @@ class NumpyNetwork:
             d = layer.backward(d)
             if d is None:
                 break
-        return d
+        return d if input_grad else None
 
     @property
     def grads(self) -> dict[str, np.ndarray]:
@@ -184,14 +194,14 @@ class NumpyNetwork:
                 for pname, g in layer.grads.items()}
 
     # ------------------------------------------------------------------ modes and weights
-    def train(self, mode: bool = True) -> "NumpyNetwork":
+    def train(self, mode: bool = True) -> NumpyNetwork:
         """Dropout on (training) or off (evaluation), as ``nn.Module.train``."""
         self.training = mode
         for layer in self.layers.values():
             layer.training = mode
         return self
 
-    def eval(self) -> "NumpyNetwork":
+    def eval(self) -> NumpyNetwork:
         return self.train(False)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -219,7 +229,5 @@ class NumpyNetwork:
 
     def copy_to(self, model: nn.Module) -> nn.Module:
         """Write these weights into a torch model of the same architecture and return it."""
-        import torch
-
         model.load_state_dict({k: torch.from_numpy(v) for k, v in self.state_dict().items()})
         return model

@@ -84,6 +84,7 @@ def col2im(dwin: np.ndarray, shape: tuple[int, ...], stride: int) -> np.ndarray:
         dx[:, :, i:i + stride * h_out:stride, j:j + stride * w_out:stride] += dwin[..., i, j]
     return dx
 
+
 # --------------------------------------------------------------------------- layers
 class Layer:
     """Base: ``params``/``grads`` dicts keyed "weight"/"bias"; ``training`` for dropout."""
@@ -160,8 +161,9 @@ class Conv2d(Layer):
         if not self.input_grad:
             return None
         c_in, k = w.shape[1], w.shape[-1]
-        dcols = w.reshape(c_out, -1).T @ dy  # (C*k*k, C_out) @ (N, C_out, Ho*Wo) -> (N, C*k*k, Ho*Wo)
-        dwin = dcols.reshape(n, c_in, k, k, h_out, w_out).transpose(0, 1, 4, 5, 2, 3)
+        dcols = w.reshape(c_out, -1).T @ dy  # (C*k*k, C_out) @ (N, C_out, Ho*Wo)
+        dcols = dcols.reshape(n, c_in, k, k, h_out, w_out)  # -> (N, C, k, k, Ho, Wo)
+        dwin = dcols.transpose(0, 1, 4, 5, 2, 3)  # (N, C, Ho, Wo, k, k), a view
         return unpad2d(col2im(dwin, padded_shape, self.stride), pads)  # (N, C_in, H, W)
 
 
@@ -201,8 +203,10 @@ class MaxPool2d(Pool2d):
     of equal maxima, like torch); the other inputs get zero.
 
     >>> pool = MaxPool2d(2)
-    >>> pool(np.array([[[[1., 3], [4, 2]]]])).tolist(), pool.backward(np.ones((1, 1, 1, 1))).tolist()
-    ([[[[4.0]]]], [[[[0.0, 0.0], [1.0, 0.0]]]])
+    >>> pool(np.array([[[[1., 3], [4, 2]]]])).tolist()
+    [[[[4.0]]]]
+    >>> pool.backward(np.ones((1, 1, 1, 1))).tolist()
+    [[[[0.0, 0.0], [1.0, 0.0]]]]
     """
 
     def forward(self, x):
@@ -274,7 +278,7 @@ class GlobalAvgPool2d(Layer):
         return x.mean(axis=(2, 3))
 
     def backward(self, dy):
-        n, c, h, w = self.shape
+        h, w = self.shape[2:]
         return np.broadcast_to(dy[:, :, None, None] / (h * w), self.shape).copy()
 
 
