@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import warnings
 from dataclasses import fields
@@ -217,6 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `convnet ... | head`: the reader left; that is not an error
+        sys.stdout = open(os.devnull, "w")
+        return 0
     except Exception as e:  # a bug of ours: still one line, with the way to see more
         if args.debug:
             raise

@@ -10,6 +10,7 @@ Example:
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -34,12 +35,18 @@ def register_model(name: str, input_shape: tuple[int, int, int], num_classes: in
     """Decorator: register ``builder(num_classes=..., in_chans=...) -> Network`` under ``name``."""
 
     def decorate(builder: Callable) -> Callable:
-        doc = (builder.__doc__ or "").strip().splitlines()
         _MODELS[name] = ModelInfo(name, builder, tuple(input_shape), num_classes,
-                                  doc[0] if doc else "")
+                                  _first_sentence(builder.__doc__ or ""))
         return builder
 
     return decorate
+
+
+def _first_sentence(doc: str) -> str:
+    """The docstring's first sentence, even when it wraps over several lines."""
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split())
+    sentence = re.split(r"(?<!\bal)\.\s", paragraph, maxsplit=1)[0].rstrip(".") + "."
+    return sentence if len(sentence) <= 100 else sentence[:99] + "…"
 
 
 def _ensure_loaded() -> None:

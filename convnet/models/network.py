@@ -144,7 +144,7 @@ def _output_side(size: int, k: int, s: int, pad: tuple[int, int], where: str, wh
                         + (f" (padded to {padded})" if padded != size else ""))
     if (padded - k) % s and pad == (0, 0):
         raise SpecError(f"{where}: stride {s} does not tile the {size}x{size} input: "
-                        f"({size} - {k})/{s} + 1 = {(padded - k) / s + 1:g}; "
+                        f"({size} - {k})/{s} + 1 = {(padded - k) / s + 1:.3g}; "
                         f"pad it or change the stride")
     return conv_output_size(size, k, s, pad)
 
