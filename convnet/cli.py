@@ -154,6 +154,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shift", type=int, help="random shift augmentation in pixels (default: 2)")
     p.add_argument("--seed", type=int, help="fixes init, shuffling, augmentation (default: 0)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
+    p.add_argument("--engine", choices=["torch", "numpy"], help="torch (autograd) or numpy (the "
+                   "from-scratch engine, same batches and schedule; CPU) (default: torch)")
     p.add_argument("--out", help="run directory (default: runs/<model>-<dataset>)")
     p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--resume", metavar="RUNDIR", help="continue a run from its last checkpoint")

@@ -22,6 +22,7 @@ from .data import load_dataset
 from .data.loader import channel_stats, fit_to_model, normalize, random_shift
 from .errors import ConvnetError, RunError, SpecError, TrainingError
 from .models import Network
+from .numpy_engine.trainer import NumpyTrainer
 from .registry import create_model, list_models, model_info
 
 
@@ -49,6 +50,8 @@ class TrainConfig:
     out: str | None = None         # RUNDIR; default runs/<model>-<dataset>
     limit: int | None = None       # use only the first N training images (quick checks)
     progress: bool = True
+    engine: str = "torch"          # torch | numpy (the from-scratch engine: same batches, schedule
+                                   # and losses; weights copied back before every checkpoint)
 
 
 @dataclass
@@ -77,13 +80,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def check_model_name(cfg: TrainConfig) -> None:
+    """Fail on an unknown model name before any data is loaded (or downloaded)."""
+    if cfg.model not in list_models() and " " not in cfg.model.strip() and "@" not in cfg.model:
+        model_info(cfg.model)  # raises ModelError naming the known models
+
+
 def build_model(cfg: TrainConfig, in_chans: int, num_classes: int, shape: tuple) -> Network:
     """A registered model by name, or a spec line built for the data's (or --input) shape."""
     torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
     if cfg.model in list_models():
         return create_model(cfg.model, num_classes=num_classes, in_chans=in_chans)
-    if " " not in cfg.model.strip() and "@" not in cfg.model:
-        model_info(cfg.model)  # raises ModelError naming the known models
+    check_model_name(cfg)
     input_shape = tuple(cfg.input_shape or shape)
     net = Network.from_spec(cfg.model, input_shape)
     if net.num_classes != num_classes:
@@ -92,11 +100,15 @@ def build_model(cfg: TrainConfig, in_chans: int, num_classes: int, shape: tuple)
     return net
 
 
+def read_splits(cfg: TrainConfig):
+    return [load_dataset(cfg.dataset, split, cfg.data_dir, classes=cfg.classes)
+            for split in ("train", "test")]
+
+
 def load_data(cfg: TrainConfig, input_shape: tuple, device: torch.device,
-              stats: tuple | None = None) -> Data:
+              stats: tuple | None = None, splits: list | None = None) -> Data:
     """Both splits fitted to the model's input, normalised once with the training statistics."""
-    train = load_dataset(cfg.dataset, "train", cfg.data_dir, classes=cfg.classes)
-    test = load_dataset(cfg.dataset, "test", cfg.data_dir, classes=cfg.classes)
+    train, test = splits or read_splits(cfg)
     fitted = [fit_to_model(d.images, input_shape) for d in (train, test)]
     if cfg.limit:
         fitted[0], train.labels = fitted[0][:cfg.limit], train.labels[:cfg.limit]
@@ -141,6 +153,26 @@ def loss_fn(cfg: TrainConfig, logits: torch.Tensor, y: torch.Tensor) -> torch.Te
         target = F.one_hot(y, logits.shape[1]).to(logits.dtype)
         return 0.5 * ((target - logits.softmax(dim=1)) ** 2).sum(dim=1).mean()
     raise ConvnetError(f"--loss must be cross-entropy or sse, got {cfg.loss!r}")
+
+
+def torch_step(cfg: TrainConfig, model: Network, opt: torch.optim.Optimizer, x: torch.Tensor,
+               y: torch.Tensor, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Forward, loss, backward and update on one batch with autograd; (loss, logits)."""
+    for group in opt.param_groups:
+        group["lr"] = lr
+    logits = model.logits(x)
+    loss = loss_fn(cfg, logits, y)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.detach(), logits.detach()
+
+
+def numpy_trainer(cfg: TrainConfig, model: Network, opt: torch.optim.Optimizer):
+    """The NumPy engine's stepper for --engine numpy, None for torch; bad names raise."""
+    if cfg.engine not in ("torch", "numpy"):
+        raise ConvnetError(f"--engine must be torch or numpy, got {cfg.engine!r}")
+    return NumpyTrainer(cfg, model, opt) if cfg.engine == "numpy" else None
 
 
 @torch.inference_mode()
@@ -197,10 +229,11 @@ def new_rundir(cfg: TrainConfig) -> Path:
 def start(cfg: TrainConfig) -> Run:
     """A fresh run: data, model (seeded init), optimizer, manifest."""
     device = resolve_device(cfg.device)
-    probe = load_dataset(cfg.dataset, "test", cfg.data_dir, classes=cfg.classes)
-    c, h, w = probe.images.shape[1:]
-    model = build_model(cfg, c, len(probe.classes), (c, h, w))
-    data = load_data(cfg, model.input_shape, device)
+    check_model_name(cfg)
+    splits = read_splits(cfg)
+    c, h, w = splits[0].images.shape[1:]
+    model = build_model(cfg, c, len(splits[0].classes), (c, h, w))
+    data = load_data(cfg, model.input_shape, device, splits=splits)
     rundir = new_rundir(cfg)
     run = Run(cfg, rundir, model.to(device), make_optimizer(cfg, model), data, device)
     runs.write_json(rundir / runs.MANIFEST, manifest(run, status="running"))
@@ -217,13 +250,17 @@ def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True)
     device = resolve_device(cfg.device)
     model = runs.build_model(saved["model"]).to(device)
     weights, optim_state, meta = runs.load_checkpoint(rundir)
+    done = int(meta.get("epoch", 0))
+    if cfg.epochs < done:
+        raise RunError(f"--epochs {cfg.epochs} is fewer than the {done} epochs {rundir} has "
+                       f"already done; give a larger --epochs to extend it")
     runs.load_weights(model, weights, rundir / runs.WEIGHTS)
     stats = (saved["dataset"]["mean"], saved["dataset"]["std"])
     data = load_data(cfg, model.input_shape, device, stats)
     optimizer = make_optimizer(cfg, model)
     if optim_state:
         optimizer.load_state_dict(optim_state)
-    run = Run(cfg, rundir, model, optimizer, data, device, int(meta.get("epoch", 0)))
+    run = Run(cfg, rundir, model, optimizer, data, device, done)
     # Epochs logged after the checkpoint (a crash between the two writes) are replayed.
     runs.write_metrics(rundir, [r for r in runs.read_metrics(rundir)
                                 if r["epoch"] <= run.start_epoch])
@@ -237,6 +274,15 @@ def manifest(run: Run, status: str, final: dict | None = None) -> dict:
             "versions": runs.versions(), "final": final or {}}
 
 
+def diverged(run: Run, epoch: int, step: int, value: float) -> None:
+    """Mark the run failed and stop with one line naming the step and the last good weights."""
+    runs.write_json(run.rundir / runs.MANIFEST, manifest(run, "failed"))
+    last = (f"last good checkpoint: {run.rundir / runs.WEIGHTS} (epoch {epoch})" if epoch
+            else "no checkpoint was written yet")
+    raise TrainingError(f"loss became {value} at epoch {epoch + 1} step {step + 1}; {last}; "
+                        f"try a lower --lr than {run.cfg.lr:g}")
+
+
 def fit(run: Run) -> dict:
     """The training loop: per epoch shuffle, forward, error, backward, update; then evaluate."""
     cfg, model, opt, train = run.cfg, run.model, run.optimizer, run.data.train
@@ -248,6 +294,7 @@ def fit(run: Run) -> dict:
     history = runs.read_metrics(run.rundir)
     seconds = history[-1]["seconds"] if history else 0.0
     check_every = 1 if run.device.type == "cpu" else 50  # .item() syncs a GPU: check less often
+    numpy_engine = numpy_trainer(cfg, model, opt)  # None: torch autograd does the steps
     row: dict = {}
     for epoch in range(run.start_epoch, cfg.epochs):
         gen = epoch_generator(cfg, epoch)
@@ -261,23 +308,18 @@ def fit(run: Run) -> dict:
         for i in bar:
             idx = perm[i * bs:(i + 1) * bs]
             x, y = random_shift(train.x[idx], cfg.shift, gen, fill), train.y[idx]
-            for group in opt.param_groups:
-                group["lr"] = learning_rate(cfg, epoch * steps + i, total)
-            logits = model.logits(x)
-            loss = loss_fn(cfg, logits, y)
+            lr = learning_rate(cfg, epoch * steps + i, total)
+            loss, logits = (numpy_engine.step(x, y, lr) if numpy_engine
+                            else torch_step(cfg, model, opt, x, y, lr))
             if (i + 1) % check_every == 0 and not math.isfinite(loss.item()):
-                raise TrainingError(
-                    f"loss became {loss.item()} at epoch {epoch + 1} step {i + 1}; "
-                    f"last good checkpoint: {run.rundir / runs.WEIGHTS} (epoch {epoch}); "
-                    f"try a lower --lr than {cfg.lr:g}")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += loss.detach() * len(y)
+                diverged(run, epoch, i, loss.item())
+            loss_sum += loss * len(y)
             correct += (logits.argmax(dim=1) == y).sum()
             if (i + 1) % 50 == 0:
                 bar.set_postfix(loss=f"{loss_sum.item() / min(n, (i + 1) * bs):.4f}")
         seconds += time.perf_counter() - t0
+        if numpy_engine:  # weights and moments back into torch for evaluation and checkpoint
+            numpy_engine.sync()
         test_loss, test_acc = evaluate_split(cfg, model, run.data.test)
         row = {"epoch": epoch + 1, "train_loss": loss_sum.item() / n,
                "train_accuracy": correct.item() / n, "test_loss": test_loss,

@@ -266,8 +266,6 @@ def test_resume_extends_a_finished_run_only_with_epochs(capsys, run_copy):
     assert json.loads((run_copy / runs.MANIFEST).read_text())["config"]["epochs"] == 3
 
 
-@pytest.mark.xfail(strict=True, reason="train.resume accepts fewer epochs than already done and "
-                   "rewrites run.json with epochs=1 while 2 are done (see report)")
 def test_resume_refuses_fewer_epochs_than_done(capsys, run_copy):
     fails(capsys, 7, ["--epochs 1", "2"], "train", "--resume", run_copy, "--epochs", "1")
 
@@ -298,13 +296,13 @@ def test_huge_learning_rate_stops_with_a_training_error(capsys, tiny_data, tmp_p
           "--epochs", "1", "--lr", "1e10", "--out", tmp_path / "r", "--quiet")
 
 
-@pytest.mark.xfail(strict=True, reason="a NaN in epoch 1 names model.safetensors (epoch 0), "
-                   "a checkpoint that was never written (see report)")
 def test_nan_in_the_first_epoch_does_not_point_at_a_missing_checkpoint(capsys, tiny_data,
                                                                       tmp_path):
-    line = fails(capsys, 8, ["epoch 1"], "train", "lenet5", "--data", tiny_data, "--limit",
-                 "128", "--epochs", "1", "--lr", "1e10", "--out", tmp_path / "r", "--quiet")
+    line = fails(capsys, 8, ["epoch 1", "no checkpoint was written yet"], "train", "lenet5",
+                 "--data", tiny_data, "--limit", "256", "--batch-size", "16", "--epochs", "1",
+                 "--lr", "1e10", "--out", tmp_path / "r", "--quiet")
     assert "(epoch 0)" not in line
+    assert json.loads((tmp_path / "r" / runs.MANIFEST).read_text())["status"] == "failed"
 
 
 # ----------------------------------------------------------------------------- training
