@@ -34,7 +34,7 @@ class Network(nn.Module):
         >>> net = Network.from_spec("conv6@5x5 relu maxpool2 fc10 softmax", (1, 32, 32))
         >>> [n for n, _ in net.features.named_children()], [n for n, _ in net.head.named_children()]
         (['conv1', 'relu1', 'maxpool1'], ['flatten', 'fc1', 'softmax'])
-        >>> net(torch.zeros(2, 1, 32, 32)).sum(dim=1).tolist()
+        >>> [round(v, 6) for v in net(torch.zeros(2, 1, 32, 32)).sum(dim=1).tolist()]
         [1.0, 1.0]
     """
 
