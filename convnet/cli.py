@@ -131,6 +131,34 @@ def cmd_predict(args) -> None:
         print(f"{r.image}: {r}")
 
 
+def cmd_explain(args) -> None:
+    from . import explain as ex
+
+    matrix = ex.parse_matrix(args.image) if args.image else None
+    if args.what == "conv":
+        kernel = ex.parse_matrix(args.kernel, "--kernel") if args.kernel else ex.TUTORIAL_KERNEL
+        result = ex.explain_conv(matrix or ex.TUTORIAL_IMAGE, kernel,
+                                 1 if args.stride is None else args.stride,
+                                 args.padding)
+    elif args.what == "relu":
+        result = ex.explain_relu(matrix or ex.TUTORIAL_RELU)
+    else:
+        result = ex.explain_pool(matrix or ex.TUTORIAL_POOL, args.mode, args.size, args.stride)
+    print(json.dumps(result, indent=2) if args.json else ex.explain_text(result))
+
+
+def cmd_kernels(args) -> None:
+    from .explain import parse_matrix
+    from .viz.kernels import render_kernels
+
+    custom = parse_matrix(args.kernel, "--kernel") if args.kernel else None
+    layout = render_kernels(args.image, args.out, custom)
+    if args.json:
+        print(json.dumps(layout, indent=2))
+    else:
+        print(f"{len(layout['panels']) - 1} kernels applied; grid saved to {layout['path']}")
+
+
 # ----------------------------------------------------------------------------- parser
 
 def add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -204,6 +232,30 @@ def build_parser() -> Parser:
                           help="the image is light ink on a dark background")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_predict)
+
+    p = sub.add_parser("explain", help="the tutorials' conv, relu and pool arithmetic, "
+                       "step by step")
+    p.add_argument("what", choices=["conv", "relu", "pool"])
+    p.add_argument("--image", help="input matrix, rows by ';', values by ',', e.g. '1,0;0,1'; "
+                   "write --image=-1,2;3,4 when it starts with a minus (default: the tutorials' "
+                   "example)")
+    p.add_argument("--kernel", help="conv: the filter, same format (default: the tutorials' 3x3)")
+    p.add_argument("--stride", type=int, help="step between windows (default: 1 for conv, "
+                   "--size for pool)")
+    p.add_argument("--padding", default="valid", help="conv: valid, same or N zeros (default: "
+                   "valid)")
+    p.add_argument("--mode", choices=["max", "avg", "sum"], default="max", help="pool: default max")
+    p.add_argument("--size", type=int, default=2, help="pool: window side (default: 2)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_explain)
+
+    p = sub.add_parser("kernels", help="classic kernels (edges, Sobel, blur...) applied to "
+                       "an image")
+    p.add_argument("image", help="any image file (shown in grayscale)")
+    p.add_argument("--out", required=True, help="folder for kernels.png")
+    p.add_argument("--kernel", help="also apply your own, e.g. '0,-1,0;-1,5,-1;0,-1,0'")
+    p.add_argument("--json", action="store_true", help="print the grid layout as JSON")
+    p.set_defaults(handler=cmd_kernels)
     return parser
 
 
