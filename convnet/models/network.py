@@ -6,6 +6,7 @@ The split follows the tutorials' picture (feature extractor, then classifier) an
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 
 import torch
@@ -127,7 +128,7 @@ def _build_one(spec: LayerSpec, shape: tuple[int, ...], where: str
             raise SpecError(f"{where}: softmax needs class scores, add fc<N> before it")
         return L.Softmax(), shape
     if spec.kind == "flatten":
-        return L.Flatten(), (int(torch.tensor(shape).prod()),)
+        return L.Flatten(), (math.prod(shape),)
     if spec.kind == "gap":
         return L.GlobalAvgPool2d(), (shape[0],)
     if spec.kind == "dropout":
