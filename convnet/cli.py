@@ -134,6 +134,8 @@ def cmd_predict(args) -> None:
 def cmd_explain(args) -> None:
     from . import explain as ex
 
+    if args.what == "train-step":
+        return cmd_explain_train_step(args)
     matrix = ex.parse_matrix(args.image) if args.image else None
     if args.what == "conv":
         kernel = ex.parse_matrix(args.kernel, "--kernel") if args.kernel else ex.TUTORIAL_KERNEL
@@ -145,6 +147,28 @@ def cmd_explain(args) -> None:
     else:
         result = ex.explain_pool(matrix or ex.TUTORIAL_POOL, args.mode, args.size, args.stride)
     print(json.dumps(result, indent=2) if args.json else ex.explain_text(result))
+
+
+def cmd_explain_train_step(args) -> None:
+    import torch
+
+    from .explain_step import explain_train_step, resolve_target, train_step_text
+    from .predict import Predictor
+    from .registry import create_model, list_models
+
+    if len(args.inputs) != 2 or args.target is None:
+        raise ConvnetError("usage: convnet explain train-step RUNDIR|MODEL IMAGE --target CLASS")
+    source, image = args.inputs
+    if source in list_models():  # an untrained model: random init from --seed, plain resize
+        torch.manual_seed(args.seed)
+        model = create_model(source)
+        predictor = Predictor(model, [str(i) for i in range(model.num_classes)])
+    else:
+        predictor = Predictor.from_run(source)
+    x = torch.from_numpy(predictor.prepare(image))[None]  # (C, H, W) -> (1, C, H, W)
+    target = resolve_target(args.target, predictor.classes)
+    result = explain_train_step(predictor.model, x, target, predictor.classes, args.lr, args.loss)
+    print(json.dumps(result, indent=2) if args.json else train_step_text(result))
 
 
 def cmd_kernels(args) -> None:
@@ -235,7 +259,14 @@ def build_parser() -> Parser:
 
     p = sub.add_parser("explain", help="the tutorials' conv, relu and pool arithmetic, "
                        "step by step")
-    p.add_argument("what", choices=["conv", "relu", "pool"])
+    p.add_argument("what", choices=["conv", "relu", "pool", "train-step"])
+    p.add_argument("inputs", nargs="*", metavar="RUNDIR|MODEL IMAGE",
+                   help="train-step: a run (or a model name, randomly initialised) and an image")
+    p.add_argument("--target", help="train-step: the correct class (name or index)")
+    p.add_argument("--lr", type=float, default=0.1, help="train-step: learning rate (0.1)")
+    p.add_argument("--loss", choices=["sse", "cross-entropy"], default="sse",
+                   help="train-step: the error to reduce (default: sse, ½Σ(target − output)²)")
+    p.add_argument("--seed", type=int, default=0, help="train-step with a MODEL: init seed")
     p.add_argument("--image", help="input matrix, rows by ';', values by ',', e.g. '1,0;0,1'; "
                    "write --image=-1,2;3,4 when it starts with a minus (default: the tutorials' "
                    "example)")

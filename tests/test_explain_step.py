@@ -1,0 +1,60 @@
+"""`convnet explain train-step`: one gradient-descent step moves the output toward the target."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from convnet.cli import main
+from convnet.explain_step import explain_train_step, step_error
+
+
+@pytest.fixture
+def digit(tmp_path):
+    a = np.zeros((28, 28), np.uint8)
+    a[6:22, 12:16] = 255
+    path = tmp_path / "one.png"
+    Image.fromarray(a).save(path)
+    return path
+
+
+def test_total_error_is_half_the_squared_difference():
+    p = torch.tensor([[0.2, 0.7, 0.1]])
+    assert step_error(p, 1, "sse").item() == pytest.approx(0.5 * (0.04 + 0.09 + 0.01))
+    assert step_error(p, 1, "cross-entropy").item() == pytest.approx(-np.log(0.7))
+
+
+def test_the_step_is_plain_gradient_descent():
+    from convnet import create_model
+
+    torch.manual_seed(1)
+    net = create_model("lenet5")
+    before = {k: v.clone() for k, v in net.state_dict().items()}
+    x = torch.randn(1, 1, 32, 32)
+    net.zero_grad()
+    step_error(net(x), 2, "sse").backward()
+    grads = {f"{k}": p.grad.clone() for k, p in net.named_parameters()}
+    result = explain_train_step(net, x, 2, list("0123456789"), lr=0.3)
+    for name, p in net.named_parameters():
+        assert torch.allclose(p, before[name] - 0.3 * grads[name], atol=1e-6)
+    row = next(r for r in result["parameters"] if r["parameter"] == "head.fc3.weight")
+    assert row["update_norm"] == pytest.approx(0.3 * row["gradient_norm"])
+    assert result["after"]["error"] < result["before"]["error"]
+
+
+def test_cli_train_step_on_a_run(tiny_run, digit, capsys):
+    assert main(["explain", "train-step", str(tiny_run), str(digit), "--target", "1",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["after"]["target_probability"] > result["before"]["target_probability"]
+    assert sum(result["before"]["probabilities"].values()) == pytest.approx(1.0, abs=1e-5)
+    assert main(["explain", "train-step", str(tiny_run), str(digit), "--target", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "total error E = ½Σ(target − output)²" in text and "head.fc1.weight" in text
+
+
+def test_cli_train_step_bad_target(tiny_run, digit, capsys):
+    assert main(["explain", "train-step", str(tiny_run), str(digit), "--target", "cat"]) == 1
+    assert "not a class of this model" in capsys.readouterr().err
