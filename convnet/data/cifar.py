@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .files import read_bytes
 
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCHES = ("test_batch",)
@@ -81,12 +82,7 @@ def restricted_loads(data: bytes, name: str = "pickle"):
 
 def _read_dict(path: Path) -> tuple[dict, str]:
     """Load one batch/meta pickle as a dict; return it with the file's sha256."""
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    if not raw:
-        raise DataError(f"{path}: the file is empty (0 bytes)")
+    raw = read_bytes(path)
     obj = restricted_loads(raw, str(path))
     if not isinstance(obj, dict):
         raise DataError(f"{path}: expected a pickled dict, got {type(obj).__name__}")

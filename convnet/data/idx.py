@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .files import read_bytes
 
 IMAGES_MAGIC = 2051  # 0x00000803: uint8, 3 dimensions
 LABELS_MAGIC = 2049  # 0x00000801: uint8, 1 dimension
@@ -31,12 +32,7 @@ def read_file(path: str | Path) -> tuple[bytes, str]:
         DataError: the file is missing, empty, not valid gzip, or a truncated gzip stream.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from None
-    if not raw:
-        raise DataError(f"{path}: the file is empty (0 bytes)")
+    raw = read_bytes(path)
     digest = hashlib.sha256(raw).hexdigest()
     if raw[:2] != b"\x1f\x8b":
         return raw, digest
