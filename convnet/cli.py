@@ -90,6 +90,15 @@ def cmd_train(args) -> None:
 
     if args.resume:
         run = train.resume(args.resume, epochs=args.epochs, progress=not args.quiet)
+    elif args.from_manifest:
+        if args.model:
+            raise ConvnetError("convnet train: give a MODEL or --from-manifest, not both")
+        overrides = {f.name: getattr(args, f.name) for f in fields(train.TrainConfig)
+                     if getattr(args, f.name, None) is not None
+                     and f.name not in ("out", "classes", "input_shape")}
+        run = train.from_manifest(args.from_manifest, args.out, not args.quiet, **overrides)
+        if not args.quiet:
+            print(f"repeating {args.from_manifest} -> {run.rundir}", file=sys.stderr)
     else:
         if not args.model:
             raise ConvnetError("convnet train: give a MODEL (see convnet models) or --resume RUNDIR")
@@ -122,13 +131,24 @@ def cmd_evaluate(args) -> None:
 def cmd_predict(args) -> None:
     from .predict import Predictor
 
-    predictor = Predictor.from_run(args.rundir)
+    predictor = Predictor.open(args.rundir)
     results = predictor.predict(list(args.images), top=args.top, invert=args.invert)
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
         return
     for r in results:
         print(f"{r.image}: {r}")
+
+
+def cmd_export(args) -> None:
+    from .export import export_onnx
+
+    result = export_onnx(args.rundir, args.out)
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(f"wrote {result.path} (onnxruntime vs torch on {result.samples} inputs: "
+              f"max abs difference {result.max_abs_diff:.2g})")
 
 
 def cmd_explain(args) -> None:
@@ -183,6 +203,18 @@ def cmd_kernels(args) -> None:
         print(f"{len(layout['panels']) - 1} kernels applied; grid saved to {layout['path']}")
 
 
+def cmd_show(args) -> None:
+    from .viz.show import show
+
+    shown = show(args.rundir, args.image, args.out, args.invert)
+    if args.json:
+        print(json.dumps(shown.to_json(), indent=2))
+        return
+    print(f"{shown.image}: {shown.prediction['label']} ({shown.prediction['probability']:.2%})",
+          file=sys.stderr)
+    print("\n".join(shown.files))
+
+
 # ----------------------------------------------------------------------------- parser
 
 def add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -211,6 +243,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="run directory (default: runs/<model>-<dataset>)")
     p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--resume", metavar="RUNDIR", help="continue a run from its last checkpoint")
+    p.add_argument("--from-manifest", metavar="RUN_JSON", help="repeat a run from its run.json "
+                   "(same config and seed; a new run directory unless --out)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")
     p.add_argument("--json", action="store_true", help="print the final metrics as JSON")
 
@@ -246,7 +280,7 @@ def build_parser() -> Parser:
     p.set_defaults(handler=cmd_evaluate)
 
     p = sub.add_parser("predict", help="class probabilities for image files")
-    p.add_argument("rundir")
+    p.add_argument("rundir", help="a run directory, or a .onnx file from convnet export")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--top", type=int, default=5, help="how many classes to show (default: 5)")
     polarity = p.add_mutually_exclusive_group()
@@ -256,6 +290,13 @@ def build_parser() -> Parser:
                           help="the image is light ink on a dark background")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_predict)
+
+    p = sub.add_parser("export", help="write a run as an ONNX file (checked against torch)")
+    p.add_argument("rundir")
+    p.add_argument("--format", choices=["onnx"], default="onnx", help="default: onnx")
+    p.add_argument("--out", help="output file (default: RUNDIR/model.onnx)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=cmd_export)
 
     p = sub.add_parser("explain", help="the tutorials' conv, relu and pool arithmetic, "
                        "step by step")
@@ -287,6 +328,20 @@ def build_parser() -> Parser:
     p.add_argument("--kernel", help="also apply your own, e.g. '0,-1,0;-1,5,-1;0,-1,0'")
     p.add_argument("--json", action="store_true", help="print the grid layout as JSON")
     p.set_defaults(handler=cmd_kernels)
+
+    p = sub.add_parser("show", help="feature maps, filters, saliency, Grad-CAM and probabilities "
+                       "for one image, as PNGs")
+    p.add_argument("rundir")
+    p.add_argument("image")
+    p.add_argument("--out", required=True, help="folder for the PNGs")
+    polarity = p.add_mutually_exclusive_group()
+    polarity.add_argument("--invert", action="store_true", default=None,
+                          help="the image is dark ink on light paper (default: detect)")
+    polarity.add_argument("--no-invert", dest="invert", action="store_false",
+                          help="the image is light ink on a dark background")
+    p.add_argument("--json", action="store_true", help="print image, prediction, files and "
+                   "layer shapes as JSON")
+    p.set_defaults(handler=cmd_show)
     return parser
 
 

@@ -53,3 +53,9 @@ class ModelError(ConvnetError):
     """An unknown model name or impossible model arguments."""
 
     exit_code = 9
+
+
+class ExportError(ConvnetError):
+    """A model cannot be exported, or the exported file disagrees with the torch model."""
+
+    exit_code = 10

@@ -54,6 +54,21 @@ class Predictor:
         ds = manifest["dataset"]
         return cls(model, ds["classes"], ds.get("framing"), ds["mean"], ds["std"])
 
+    @classmethod
+    def from_onnx(cls, path: str | Path) -> Predictor:
+        """A file from ``convnet export``, run by onnxruntime with the preprocessing it carries."""
+        from .export import OnnxModel
+
+        model = OnnxModel(path)
+        return cls(model, model.classes, model.framing, model.mean, model.std)
+
+    @classmethod
+    def open(cls, source: str | Path) -> Predictor:
+        """A run directory, or an exported ``.onnx`` file."""
+        if str(source).lower().endswith(".onnx"):
+            return cls.from_onnx(source)
+        return cls.from_run(source)
+
     def prepare(self, image, invert: bool | None = None) -> np.ndarray:
         """A path, PIL image or uint8 array -> the normalised (C, H, W) float32 model input."""
         if isinstance(image, np.ndarray):
@@ -65,6 +80,8 @@ class Predictor:
     @torch.inference_mode()
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """(N, C, H, W) prepared inputs -> (N, K) probabilities, rows summing to 1."""
+        if not isinstance(self.model, torch.nn.Module):  # an OnnxModel: softmax is in the graph
+            return self.model.probabilities(batch)
         logits = self.model.logits(torch.from_numpy(np.ascontiguousarray(batch)))
         return logits.float().softmax(dim=1).numpy()
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
@@ -237,6 +238,30 @@ def start(cfg: TrainConfig) -> Run:
     rundir = new_rundir(cfg)
     run = Run(cfg, rundir, model.to(device), make_optimizer(cfg, model), data, device)
     runs.write_json(rundir / runs.MANIFEST, manifest(run, status="running"))
+    return run
+
+
+def from_manifest(path: str | Path, out: str | None = None, progress: bool = True,
+                  **overrides) -> Run:
+    """A fresh run repeating the config of a manifest (RUNDIR/run.json, or RUNDIR itself).
+
+    Same seed, data and recipe: on the same device and versions the weights come out identical.
+    ``out`` is the new run directory (default: the next free runs/<model>-<dataset>[-k]);
+    ``overrides`` replace config fields (e.g. ``data_dir`` if the data has moved).
+    """
+    path = Path(path)
+    if not path.is_dir() and path.name != runs.MANIFEST:
+        raise RunError(f"--from-manifest {path}: expected a run directory or its {runs.MANIFEST}")
+    saved = runs.read_manifest(path if path.is_dir() else path.parent)
+    config = dict(saved.get("config") or {})
+    unknown = sorted(set(config) - {f.name for f in fields(TrainConfig)})
+    if unknown or not config:
+        raise RunError(f"{path}: config not understood by this version (unknown {unknown})")
+    cfg = TrainConfig(**{**config, **overrides, "out": out, "progress": progress})
+    run = start(cfg)
+    if run.data.info["files"] != saved["dataset"].get("files"):
+        warnings.warn(f"the dataset files differ from those of {path} (checksums); "
+                      "the repeated run will not be identical")
     return run
 
 

@@ -1,0 +1,184 @@
+"""ONNX interchange: a trained run as one self-describing ``.onnx`` file, and that file read back.
+
+The file holds the whole forward pass, ending in softmax probabilities:
+
+    input  "image"          float32 (N, C, H, W), already normalised: (pixel / 255 - mean) / std
+    output "probabilities"  float32 (N, K), rows summing to 1; N is a dynamic batch axis
+
+and, in ``metadata_props`` (JSON strings), everything needed to prepare an image exactly as the
+training data was: ``convnet.input_shape``, ``convnet.channels``, ``convnet.mean``,
+``convnet.std``, ``convnet.framing`` ("mnist" or null), ``convnet.invert`` (the default polarity
+policy: "auto" detects it, "keep" leaves the image as is) and ``convnet.classes``. So someone
+with only the ``.onnx`` file gets the same predictions as ``convnet predict RUNDIR``.
+
+Exporter: torch's TorchScript-based exporter (``dynamo=False``). It needs only ``onnx`` and emits
+opset 17 directly in ~0.3 s for LeNet-5; the torch.export-based one needs ``onnxscript`` too,
+takes ~6 s, prints progress and down-converts from its native opset (torch 2.13, CPU).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import runs
+from .errors import ExportError, RunError
+
+OPSET = 17
+FORMAT = "convnet-onnx/1"
+TOLERANCE = 1e-4          # max |p_onnx - p_torch| accepted before a file is written
+PARITY_SAMPLES = 16       # random normalised inputs checked (plus one all-zero input)
+KEYS = ("input_shape", "channels", "mean", "std", "framing", "invert", "classes")
+
+
+class Probabilities(torch.nn.Module):
+    """The exported graph: the network's logits, then softmax (as ``Predictor`` computes them)."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.logits(x).softmax(dim=1)  # (N, C, H, W) -> (N, K)
+
+
+@dataclass
+class ExportResult:
+    path: Path
+    max_abs_diff: float   # onnxruntime vs torch on the parity inputs
+    samples: int
+
+    def to_json(self) -> dict:
+        return {"path": str(self.path), "max_abs_diff": self.max_abs_diff,
+                "samples": self.samples, "opset": OPSET}
+
+
+def metadata(manifest: dict) -> dict[str, str]:
+    """The preprocessing and class names of a run, as ONNX metadata_props (JSON strings)."""
+    ds, shape = manifest["dataset"], manifest["model"]["input_shape"]
+    framing = ds.get("framing")
+    values = {"input_shape": shape, "channels": shape[0], "mean": ds["mean"], "std": ds["std"],
+              "framing": framing, "invert": "auto" if framing == "mnist" else "keep",
+              "classes": ds["classes"]}
+    return {"convnet.format": FORMAT, **{f"convnet.{k}": json.dumps(v) for k, v in values.items()}}
+
+
+def to_onnx_bytes(model: torch.nn.Module, props: dict[str, str]) -> bytes:
+    """Serialise ``model``'s probabilities with a dynamic batch axis and ``props`` as metadata."""
+    import onnx
+
+    buffer = io.BytesIO()
+    example = torch.zeros(2, *model.input_shape)  # batch 2: nothing may specialise on N == 1
+    try:
+        with warnings.catch_warnings():  # the TorchScript exporter's deprecation notices
+            warnings.simplefilter("ignore")
+            torch.onnx.export(Probabilities(model.eval()), (example,), buffer, dynamo=False,
+                              input_names=["image"], output_names=["probabilities"],
+                              dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
+                              opset_version=OPSET)
+    except Exception as e:  # noqa: BLE001 -- torch.onnx raises many types (unsupported op...)
+        raise ExportError(f"torch.onnx could not export the model: {type(e).__name__}: "
+                          f"{str(e).splitlines()[0] if str(e) else ''}") from None
+    proto = onnx.load_from_string(buffer.getvalue())
+    onnx.helper.set_model_props(proto, props)
+    return proto.SerializeToString()
+
+
+def session(source: bytes | str | Path):
+    """An onnxruntime CPU session on a file path or serialised bytes."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
+                                providers=["CPUExecutionProvider"])
+
+
+def parity_inputs(manifest: dict, n: int = PARITY_SAMPLES, seed: int = 0) -> np.ndarray:
+    """``n`` random images (uniform pixels), normalised like the training data, plus zeros."""
+    c, h, w = manifest["model"]["input_shape"]
+    pixels = np.random.default_rng(seed).random((n, c, h, w), dtype=np.float32)
+    mean = np.asarray(manifest["dataset"]["mean"], np.float32).reshape(1, -1, 1, 1)
+    std = np.asarray(manifest["dataset"]["std"], np.float32).reshape(1, -1, 1, 1)
+    x = (pixels - mean) / std  # (n, C, H, W)
+    return np.concatenate([x, np.zeros((1, c, h, w), np.float32)])  # (n + 1, C, H, W)
+
+
+def max_abs_difference(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def export_onnx(rundir: str | Path, out: str | Path | None = None) -> ExportResult:
+    """Export a run to ONNX, check it against torch, then write it atomically.
+
+    Args:
+        rundir (str | Path): a run directory (``convnet train``'s output).
+        out (str | Path | None): the file to write. Default: ``RUNDIR/model.onnx``.
+
+    Raises:
+        RunError: ``rundir`` is not a readable run.
+        ExportError: the model cannot be exported, or onnxruntime's probabilities differ from
+            torch's by more than ``TOLERANCE`` (nothing is written then).
+    """
+    model, manifest = runs.load_model(Path(rundir))
+    data = to_onnx_bytes(model, metadata(manifest))
+    x = parity_inputs(manifest)
+    with torch.inference_mode():
+        expected = Probabilities(model)(torch.from_numpy(x)).numpy()
+    got = session(data).run(["probabilities"], {"image": x})[0]
+    diff = max_abs_difference(got, expected)
+    if not diff <= TOLERANCE:  # also catches NaN
+        raise ExportError(f"onnxruntime disagrees with torch by {diff:.3g} (> {TOLERANCE:g}) on "
+                          f"{len(x)} sample inputs; nothing written")
+    path = Path(out) if out else Path(rundir) / "model.onnx"
+    if not path.parent.is_dir():
+        raise ExportError(f"--out {path}: folder {path.parent} does not exist")
+    runs.atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))
+    return ExportResult(path, diff, len(x))
+
+
+class OnnxModel:
+    """An exported ``.onnx`` file run by onnxruntime, with the preprocessing it carries.
+
+    Args:
+        path (str | Path): a file written by ``export_onnx``.
+
+    Attributes:
+        input_shape (tuple[int, int, int]), classes (list[str]), framing (str | None),
+        mean, std (list[float]), invert (str): read from the file's metadata.
+
+    Raises:
+        RunError: the file is missing, not ONNX, or has no convnet metadata.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise RunError(f"{self.path}: no such .onnx file")
+        try:
+            self.session = session(self.path)
+        except Exception as e:  # noqa: BLE001 -- onnxruntime's exception types are not public
+            first = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise RunError(f"{self.path}: not a readable ONNX model ({first})") from None
+        props = self.session.get_modelmeta().custom_metadata_map
+        if props.get("convnet.format") != FORMAT or any(f"convnet.{k}" not in props for k in KEYS):
+            raise RunError(f"{self.path}: not exported by convnet export (no {FORMAT!r} "
+                           f"metadata), so its preprocessing is unknown")
+        meta = {k: json.loads(props[f"convnet.{k}"]) for k in KEYS}
+        self.input_shape = tuple(meta["input_shape"])
+        self.classes, self.framing = list(meta["classes"]), meta["framing"]
+        self.mean, self.std, self.invert = meta["mean"], meta["std"], meta["invert"]
+
+    def eval(self) -> OnnxModel:  # inference only; mirrors nn.Module for Predictor
+        return self
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) prepared inputs -> (N, K) probabilities."""
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        return self.session.run(["probabilities"], {"image": x})[0]

@@ -1,0 +1,75 @@
+"""``convnet show``: every picture of one image going through a trained network, in one folder.
+
+DIR/maps_NN_<layer>.png      feature maps after each convolution, non-linearity and pooling
+DIR/filters_NN_<layer>.png   each convolution's filters (first layer: nearest classic kernel)
+DIR/saliency.png             the input, gradient saliency and Grad-CAM over it
+DIR/probabilities.png        the output probabilities as bars, one per class
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..predict import Predictor
+from .capture import capture, named_layers
+from .draw import pyplot, save
+from .filters import render_filters
+from .maps import render_maps
+from .saliency import display_image, draw_saliency, explain
+
+
+@dataclass
+class Shown:
+    image: str
+    prediction: dict                      # {"label", "probability"}
+    files: list[str]
+    layers: list[dict] = field(default_factory=list)   # [{"name", "shape"}] in execution order
+
+    def to_json(self) -> dict:
+        return {"image": self.image, "prediction": self.prediction, "files": self.files,
+                "layers": self.layers}
+
+
+def draw_probabilities(probs: np.ndarray, classes: list[str], path: str | Path) -> str:
+    """One bar per class, the winner highlighted and its probability written above it."""
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(max(4.0, 0.45 * len(classes) + 1.5), 3.2), layout="constrained")
+    best = int(np.argmax(probs))
+    colours = ["tab:orange" if i == best else "tab:blue" for i in range(len(classes))]
+    ax.bar(range(len(classes)), probs, color=colours)
+    ax.set_xticks(range(len(classes)), classes, rotation=45 if len(classes) > 12 else 0,
+                  fontsize=8)
+    ax.set_ylim(0, 1.08)
+    ax.set_ylabel("probability")
+    ax.text(best, probs[best] + 0.01, f"{probs[best]:.2f}", ha="center", fontsize=8)
+    ax.set_title(f"prediction: {classes[best]} ({probs[best]:.1%})", fontsize=10)
+    return save(fig, path)
+
+
+def show(rundir: str | Path, image, out_dir: str | Path, invert: bool | None = None) -> Shown:
+    """Write every picture for ``image`` through the run's model into ``out_dir``.
+
+    Raises:
+        RunError: ``rundir`` is not a usable run. ImageError: ``image`` cannot be read.
+    """
+    predictor = Predictor.from_run(rundir)
+    model, out = predictor.model, Path(out_dir)
+    prepared = predictor.prepare(image, invert)  # (C, H, W)
+    x = torch.from_numpy(prepared)[None]  # (C, H, W) -> (1, C, H, W)
+    activations = capture(model, x)
+    probs = predictor.probabilities(x.numpy())[0]
+    best = int(np.argmax(probs))
+    ex = explain(model, x, best)
+    label = predictor.classes[best]
+    picture = display_image(prepared, predictor.mean, predictor.std)
+    files = [g.path for g in render_maps(activations, out)]
+    files += [g.path for g in render_filters(named_layers(model), out)]
+    files.append(draw_saliency(picture, ex, f"input: {label} ({probs[best]:.1%})",
+                               out / "saliency.png"))
+    files.append(draw_probabilities(probs, predictor.classes, out / "probabilities.png"))
+    layers = [{"name": n, "shape": list(a.shape)} for n, a in activations.items()]
+    return Shown(str(image), {"label": label, "probability": float(probs[best])}, files, layers)
