@@ -101,7 +101,8 @@ def cmd_train(args) -> None:
             print(f"repeating {args.from_manifest} -> {run.rundir}", file=sys.stderr)
     else:
         if not args.model:
-            raise ConvnetError("convnet train: give a MODEL (see convnet models) or --resume RUNDIR")
+            raise ConvnetError("convnet train: give a MODEL (see convnet models), --resume RUNDIR "
+                               "or --from-manifest RUNDIR/run.json")
         values = {f.name: getattr(args, f.name) for f in fields(train.TrainConfig)
                   if getattr(args, f.name, None) is not None}
         values["classes"] = args.classes.split(",") if args.classes else None
