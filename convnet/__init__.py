@@ -11,11 +11,12 @@ from .summary import summarize
 from .version import __version__
 
 
-def load(rundir):
-    """Load a trained run: ``convnet.load("runs/lenet5").predict("digit.png")``."""
+def load(source):
+    """A trained run directory or exported ``.onnx`` file, ready to predict:
+    ``convnet.load("runs/lenet5-mnist").predict("digit.png")``."""
     from .predict import Predictor
 
-    return Predictor.from_run(rundir)
+    return Predictor.open(source)
 
 
 __all__ = ["ConvnetError", "Network", "create_model", "list_models", "load", "register_model",

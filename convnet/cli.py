@@ -255,24 +255,27 @@ def build_parser() -> Parser:
                     "describe them: define, train, evaluate, predict, and see inside.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+    common = argparse.ArgumentParser(add_help=False)  # so `convnet CMD ... --debug` works too
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
 
-    p = sub.add_parser("models", help="list registered models")
+    p = sub.add_parser("models", parents=[common], help="list registered models")
     p.add_argument("pattern", nargs="?", default="*", help="shell pattern, e.g. 'lenet*'")
     p.add_argument("--params", action="store_true", help="also count parameters")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_models)
 
-    p = sub.add_parser("summary", help="layer table: shapes, parameters, multiply-adds, arithmetic")
+    p = sub.add_parser("summary", parents=[common], help="layer table: shapes, parameters, multiply-adds, arithmetic")
     p.add_argument("model", help="registered model or a spec line in quotes")
     p.add_argument("--input", help="input CxHxW (default: the model's, 1x32x32 for specs)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_summary)
 
-    p = sub.add_parser("train", help="train a model by backpropagation")
+    p = sub.add_parser("train", parents=[common], help="train a model by backpropagation")
     add_train_flags(p)
     p.set_defaults(handler=cmd_train)
 
-    p = sub.add_parser("evaluate", help="accuracy, per-class precision/recall, confusion matrix")
+    p = sub.add_parser("evaluate", parents=[common], help="accuracy, per-class precision/recall, confusion matrix")
     p.add_argument("rundir")
     p.add_argument("--dataset", help="evaluate on another dataset (e.g. semeion)")
     p.add_argument("--data", help="local dataset directory")
@@ -280,7 +283,7 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_evaluate)
 
-    p = sub.add_parser("predict", help="class probabilities for image files")
+    p = sub.add_parser("predict", parents=[common], help="class probabilities for image files")
     p.add_argument("rundir", help="a run directory, or a .onnx file from convnet export")
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--top", type=int, default=5, help="how many classes to show (default: 5)")
@@ -292,14 +295,14 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_predict)
 
-    p = sub.add_parser("export", help="write a run as an ONNX file (checked against torch)")
+    p = sub.add_parser("export", parents=[common], help="write a run as an ONNX file (checked against torch)")
     p.add_argument("rundir")
     p.add_argument("--format", choices=["onnx"], default="onnx", help="default: onnx")
     p.add_argument("--out", help="output file (default: RUNDIR/model.onnx)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_export)
 
-    p = sub.add_parser("explain", help="the tutorials' conv, relu and pool arithmetic, "
+    p = sub.add_parser("explain", parents=[common], help="the tutorials' conv, relu and pool arithmetic, "
                        "step by step")
     p.add_argument("what", choices=["conv", "relu", "pool", "train-step"])
     p.add_argument("inputs", nargs="*", metavar="RUNDIR|MODEL IMAGE",
@@ -322,7 +325,7 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_explain)
 
-    p = sub.add_parser("kernels", help="classic kernels (edges, Sobel, blur...) applied to "
+    p = sub.add_parser("kernels", parents=[common], help="classic kernels (edges, Sobel, blur...) applied to "
                        "an image")
     p.add_argument("image", help="any image file (shown in grayscale)")
     p.add_argument("--out", required=True, help="folder for kernels.png")
@@ -330,7 +333,7 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="print the grid layout as JSON")
     p.set_defaults(handler=cmd_kernels)
 
-    p = sub.add_parser("show", help="feature maps, filters, saliency, Grad-CAM and probabilities "
+    p = sub.add_parser("show", parents=[common], help="feature maps, filters, saliency, Grad-CAM and probabilities "
                        "for one image, as PNGs")
     p.add_argument("rundir")
     p.add_argument("image")

@@ -365,3 +365,12 @@ def test_losses_optimizers_and_spec_models_train(capsys, tiny_data, tmp_path, fl
     else:
         assert manifest["model"]["spec"] == model[0]
         assert manifest["model"]["input_shape"] == [1, 28, 28]
+
+
+def test_debug_flag_before_or_after_the_command_reraises():
+    from convnet.errors import SpecError
+
+    for argv in (["--debug", "summary", "conv6@9x9 fc10", "--input", "1x5x5"],
+                 ["summary", "conv6@9x9 fc10", "--input", "1x5x5", "--debug"]):
+        with pytest.raises(SpecError):
+            main(argv)
