@@ -216,6 +216,13 @@ def cmd_show(args) -> None:
     print("\n".join(shown.files))
 
 
+def cmd_report(args) -> None:
+    from .viz.report import parse_inputs, write_report
+
+    path = write_report(args.rundir, args.out, parse_inputs(args.inputs), args.data)
+    print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
 # ----------------------------------------------------------------------------- parser
 
 def add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -346,6 +353,15 @@ def build_parser() -> Parser:
     p.add_argument("--json", action="store_true", help="print image, prediction, files and "
                    "layer shapes as JSON")
     p.set_defaults(handler=cmd_show)
+
+    p = sub.add_parser("report", parents=[common], help="one offline HTML page: summary, curves, "
+                       "confusion matrix, mistakes, feature maps")
+    p.add_argument("rundir")
+    p.add_argument("--out", required=True, help="the HTML file to write")
+    p.add_argument("--inputs", metavar="N,M,...", help="test-set indices for the layer-by-layer "
+                   "views (default: one right and one wrong image per class, up to 10 classes)")
+    p.add_argument("--data", help="local dataset directory")
+    p.set_defaults(handler=cmd_report)
     return parser
 
 

@@ -1,0 +1,279 @@
+"""``convnet report RUNDIR --out report.html``: one run, explained in a single offline HTML file.
+
+The page has five sections, each filled from the library, never recomputed here:
+
+    summary        the model's layer table with its arithmetic (``summary.summarize``)
+    curves         loss and accuracy per epoch, train and test (``RUNDIR/metrics.jsonl``)
+    confusion      the confusion matrix on the test split, accuracy, precision and recall
+    misclassified  test images the model got wrong, each with its top-3 probabilities
+    layers         the feature-map grids (``maps.draw_maps``) of a few chosen test images
+
+Every image is a PNG embedded as a base64 ``data:`` URI and the CSS is inline, so the file
+opens from disk with no network, no scripts and no other files.
+
+Example:
+    >>> parse_inputs("0, 3,17")
+    [0, 3, 17]
+    >>> parse_inputs("a,b")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    convnet.errors.ConvnetError: --inputs must be test-set indices ... got 'a,b'
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..data import load_dataset
+from ..data.loader import fit_to_model, normalize
+from ..errors import ConvnetError
+from ..evaluate import Evaluation, plot_confusion
+from ..runs import atomic_write, load_model, read_metrics
+from ..summary import summarize
+from .capture import capture
+from .draw import pyplot, save
+from .maps import draw_maps
+
+MAX_MISCLASSIFIED = 24  # a 6 x 4 gallery: enough to see the kinds of mistakes
+MAX_CLASSES_SHOWN = 10  # default layer views: one right and one wrong image for each of these
+THUMB_SCALE = 2         # 28x28 digits become 56x56 thumbnails (nearest neighbour, no blur)
+
+CSS = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; margin-top: 2em; }
+table { border-collapse: collapse; margin: 0.5em 0; }
+th, td { border: 1px solid #ddd; padding: 2px 8px; text-align: right; white-space: nowrap; }
+th { background: #f3f3f3; } td.text { text-align: left; font-family: monospace; }
+.gallery { display: flex; flex-wrap: wrap; gap: 10px; }
+figure { margin: 0; padding: 4px; border: 1px solid #eee; font-size: 12px; }
+img.thumb { image-rendering: pixelated; display: block; }
+.maps img { max-width: 360px; vertical-align: top; }
+"""
+
+PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title><style>{css}</style></head>
+<body>
+<h1>{title}</h1>
+<p>{subtitle}</p>
+{sections}
+</body></html>
+"""
+
+
+@dataclass
+class ScoredSplit:
+    """The run's test split as the model sees it, and the model's answers on it."""
+
+    images: np.ndarray   # uint8 (N, C, H, W) as stored on disk (for thumbnails)
+    x: torch.Tensor      # float32 (N, C, H, W) fitted to the model and normalised
+    labels: np.ndarray   # (N,) true classes
+    probs: np.ndarray    # (N, K) softmax probabilities
+    classes: list[str]
+
+    @property
+    def predicted(self) -> np.ndarray:
+        return self.probs.argmax(axis=1)
+
+
+def parse_inputs(text: str | None) -> list[int] | None:
+    """'0,3,17' -> [0, 3, 17]; None stays None (the default choice of inputs)."""
+    if text is None:
+        return None
+    try:
+        return [int(v) for v in text.split(",")]
+    except ValueError:
+        raise ConvnetError("--inputs must be test-set indices separated by commas, "
+                           f"e.g. 0,3,17; got {text!r}") from None
+
+
+def _uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _file_uri(path: str | Path) -> str:
+    return _uri(Path(path).read_bytes())
+
+
+def _thumbnail(image: np.ndarray) -> str:
+    """One uint8 (C, H, W) image as an enlarged PNG data URI."""
+    pixels = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)  # (C,H,W) -> (H,W,C)
+    im = Image.fromarray(np.ascontiguousarray(pixels))
+    im = im.resize((im.width * THUMB_SCALE, im.height * THUMB_SCALE), Image.NEAREST)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=True)
+    return _uri(buf.getvalue())
+
+
+def _img(uri: str, alt: str, cls: str = "") -> str:
+    return f'<img src="{uri}" alt="{html.escape(alt)}"' + (f' class="{cls}"' if cls else "") + ">"
+
+
+def _table(head: list[str], rows: list[list], text_cols: tuple[int, ...] = ()) -> str:
+    """An HTML table; columns in ``text_cols`` are left-aligned monospace (names, formulas)."""
+    def cell(i, v):
+        return f'<td class="text">{html.escape(str(v))}</td>' if i in text_cols else \
+            f"<td>{html.escape(str(v))}</td>"
+    out = ["<table><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in head) + "</tr>"]
+    out += ["<tr>" + "".join(cell(i, v) for i, v in enumerate(r)) + "</tr>" for r in rows]
+    return "\n".join(out) + "</table>"
+
+
+def load_test_set(model, manifest: dict, data_dir: str | None, batch: int = 1000) -> ScoredSplit:
+    """The run's own test split, prepared exactly as ``evaluate`` prepares it, and its scores."""
+    info, cfg = manifest["dataset"], manifest["config"]
+    data = load_dataset(info["name"], "test", data_dir or cfg.get("data_dir"),
+                        classes=cfg.get("classes"))
+    x = normalize(fit_to_model(data.images, model.input_shape), info["mean"], info["std"])
+    with torch.inference_mode():
+        probs = torch.cat([model.logits(x[i:i + batch]).float().softmax(dim=1)
+                           for i in range(0, len(x), batch)]).numpy()  # (N, K)
+    return ScoredSplit(data.images, x, data.labels, probs, list(info["classes"]))
+
+
+def default_inputs(ts: ScoredSplit) -> list[int]:
+    """The first right and the first wrong test image of each of the first 10 classes."""
+    right = ts.predicted == ts.labels
+    chosen = []
+    for k in range(min(len(ts.classes), MAX_CLASSES_SHOWN)):
+        for want in (True, False):
+            hits = np.flatnonzero((ts.labels == k) & (right == want))
+            if len(hits):
+                chosen.append(int(hits[0]))
+    return chosen
+
+
+def _top3(ts: ScoredSplit, i: int) -> str:
+    order = np.argsort(-ts.probs[i], kind="stable")[:3]
+    return ", ".join(f"{ts.classes[k]} {ts.probs[i, k]:.2f}" for k in order)
+
+
+def summary_section(model) -> str:
+    s = summarize(model)
+    rows = [[r.name, r.type, "x".join(map(str, r.output_shape)), f"{r.params:,}",
+             r.params_formula, f"{r.mult_adds:,}", r.arithmetic] for r in s.rows]
+    rows.append(["total", "", "", f"{s.total_params:,}", "", f"{s.total_mult_adds:,}", ""])
+    head = ["layer", "type", "output shape", "params", "parameter arithmetic", "mult-adds",
+            "output size arithmetic"]
+    return (f'<section id="summary"><h2>Model summary</h2><p>input: '
+            f'{"x".join(map(str, s.input_shape))}; {s.total_params:,} parameters, '
+            f'{s.total_mult_adds:,} multiply-adds per image</p>'
+            f'{_table(head, rows, text_cols=(0, 1, 4, 6))}</section>')
+
+
+def curves_section(metrics: list[dict], tmp: Path) -> str:
+    """Loss and accuracy per epoch, train and test, as one PNG with two charts."""
+    if not metrics:
+        return '<section id="curves"><h2>Training curves</h2><p>no epochs recorded</p></section>'
+    plt = pyplot()
+    epochs = [m["epoch"] for m in metrics]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    for ax, what in zip(axes, ("loss", "accuracy")):
+        for split in ("train", "test"):
+            ax.plot(epochs, [m[f"{split}_{what}"] for m in metrics], marker="o", label=split)
+        ax.set_xlabel("epoch")
+        ax.set_title(what)
+        ax.legend()
+    path = save(fig, tmp / "curves.png")
+    last = metrics[-1]
+    return (f'<section id="curves"><h2>Training curves</h2>{_img(_file_uri(path), "curves")}'
+            f'<p>after epoch {last["epoch"]}: test accuracy {last["test_accuracy"]:.2%}, '
+            f'test loss {last["test_loss"]:.4f}</p></section>')
+
+
+def confusion_section(ts: ScoredSplit, dataset: str, tmp: Path) -> str:
+    k = len(ts.classes)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (ts.labels, ts.predicted), 1)  # row = true, column = predicted
+    ev = Evaluation(dataset, ts.classes, confusion)
+    png = plot_confusion(ev, tmp / "confusion.png")
+    matrix = _table(["true \\ predicted", *ts.classes],
+                    [[c, *row] for c, row in zip(ts.classes, confusion.tolist())], (0,))
+    per_class = _table(["class", "precision", "recall", "support"],
+                       [[r["class"], f"{r['precision']:.2%}", f"{r['recall']:.2%}", r["support"]]
+                        for r in ev.per_class()], (0,))
+    return (f'<section id="confusion"><h2>Confusion matrix</h2><p>{html.escape(dataset)} test '
+            f'split: accuracy {ev.accuracy:.2%} on {confusion.sum():,} images</p>'
+            f'{_img(_file_uri(png), "confusion matrix")}{matrix}{per_class}</section>')
+
+
+def misclassified_section(ts: ScoredSplit) -> str:
+    wrong = np.flatnonzero(ts.predicted != ts.labels)
+    figures = [f'<figure class="wrong" id="wrong-{i}">'
+               f'{_img(_thumbnail(ts.images[i]), f"test image {i}", "thumb")}<figcaption>'
+               f'#{i} true {html.escape(ts.classes[ts.labels[i]])}<br>'
+               f'{html.escape(_top3(ts, i))}</figcaption></figure>'
+               for i in wrong[:MAX_MISCLASSIFIED]]
+    shown = f"the first {len(figures)} of " if len(figures) < len(wrong) else ""
+    return (f'<section id="misclassified"><h2>Misclassified test images</h2><p>{shown}'
+            f'{len(wrong):,} wrong; each with its top-3 probabilities</p>'
+            f'<div class="gallery">{"".join(figures)}</div></section>')
+
+
+def layer_view(model, ts: ScoredSplit, i: int, tmp: Path) -> str:
+    """One test image through the network: its thumbnail, answer and every layer's maps."""
+    activations = capture(model, ts.x[i:i + 1])  # (1, C, H, W) in, {layer: (1, ...)} out
+    grids = [draw_maps(name, act, tmp / f"in{i}_{n}.png")
+             for n, (name, act) in enumerate(activations.items()) if act.dim() == 4]
+    verdict = "right" if ts.predicted[i] == ts.labels[i] else "wrong"
+    head = (f"test image #{i}: true {ts.classes[ts.labels[i]]}, predicted "
+            f"{ts.classes[ts.predicted[i]]} ({verdict}); top 3: {_top3(ts, i)}")
+    maps = "".join(_img(_file_uri(g.path), g.title) for g in grids)
+    return (f'<div class="input" id="input-{i}"><h3>{html.escape(head)}</h3>'
+            f'{_img(_thumbnail(ts.images[i]), f"test image {i}", "thumb")}'
+            f'<div class="maps">{maps}</div></div>')
+
+
+def render_report(rundir: str | Path, inputs: list[int] | None = None,
+                  data_dir: str | None = None) -> str:
+    """The report page for a run as one HTML string (see the module docstring).
+
+    Args:
+        inputs (list[int] | None): test-set indices for the layer views. Default: one right
+            and one wrong image per class, for up to 10 classes.
+        data_dir (str | None): where the run's dataset is. Default: the run's own setting.
+
+    Raises:
+        RunError: not a usable run. DataError: the test data is missing or corrupt.
+        ConvnetError: an index in ``inputs`` is outside the test split.
+    """
+    model, manifest = load_model(Path(rundir))
+    ts = load_test_set(model, manifest, data_dir)
+    bad = [i for i in inputs or [] if not 0 <= i < len(ts.labels)]
+    if bad:
+        raise ConvnetError(f"--inputs {bad[0]} is out of range: the test split has "
+                           f"{len(ts.labels):,} images (0..{len(ts.labels) - 1})")
+    chosen = default_inputs(ts) if inputs is None else inputs
+    name = manifest["dataset"]["name"]
+    with tempfile.TemporaryDirectory(prefix="convnet-report-") as tmp:
+        views = "".join(layer_view(model, ts, i, Path(tmp)) for i in chosen)
+        sections = [summary_section(model), curves_section(read_metrics(Path(rundir)), Path(tmp)),
+                    confusion_section(ts, name, Path(tmp)), misclassified_section(ts),
+                    f'<section id="layers"><h2>Layer by layer</h2>{views}</section>']
+    title = f"{manifest['model'].get('name') or 'model'} on {name}"
+    return PAGE.format(title=html.escape(title), css=CSS, sections="\n".join(sections),
+                       subtitle=html.escape(f"run {Path(rundir).resolve()}"))
+
+
+def write_report(rundir: str | Path, out: str | Path, inputs: list[int] | None = None,
+                 data_dir: str | None = None) -> Path:
+    """Render the report and write it atomically to ``out`` (a crash leaves no half file)."""
+    page = render_report(rundir, inputs, data_dir)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(tmp: str) -> None:
+        Path(tmp).write_text(page, encoding="utf-8")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a report is meant to be shared
+
+    atomic_write(out, write)
+    return out
