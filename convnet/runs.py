@@ -47,6 +47,17 @@ def atomic_write(path: Path, write) -> None:
         raise
 
 
+def remove_stale_temps(path: Path) -> None:
+    """Delete temporary files that a killed ``atomic_write`` of ``path`` left behind.
+
+    They are never read (only the renamed file is), so this is tidiness, not correctness.
+    One writer per run directory is assumed: another process's in-flight write would be removed.
+    """
+    path = Path(path)
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        tmp.unlink(missing_ok=True)
+
+
 def write_json(path: Path, data: dict) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"))
 
@@ -81,6 +92,7 @@ def save_checkpoint(rundir: Path, model: torch.nn.Module, optimizer, meta: dict)
                 tensors[f"optim.{pid}.{key}"] = torch.as_tensor(value).detach().contiguous().cpu()
         opt_meta = {"param_groups": state["param_groups"]}
     header = {"format": FORMAT, "meta": json.dumps(meta), "optimizer": json.dumps(opt_meta)}
+    remove_stale_temps(Path(rundir) / WEIGHTS)
     atomic_write(Path(rundir) / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata=header))
 
 

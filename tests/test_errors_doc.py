@@ -1,0 +1,249 @@
+"""docs/errors.md, generated from these tests: every bad input gives one stderr line and the
+exit code of its kind (convnet/errors.py).
+
+Each case runs through ``convnet.cli.main`` in a fresh folder; paths under that folder are written
+as ``DIR`` so the messages are comparable from one run to the next. Without
+``CONVNET_WRITE_ERRORS_DOC=1`` the tests check that docs/errors.md holds every message (the doc
+cannot go stale); with it, the last test rewrites the doc:
+
+    CONVNET_WRITE_ERRORS_DOC=1 .venv/bin/python -m pytest tests/test_errors_doc.py
+"""
+
+import gzip
+import os
+import pickle
+import shutil
+import struct
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convnet import runs
+from convnet.cli import main
+from convnet.registry import create_model
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+WRITE = os.environ.get("CONVNET_WRITE_ERRORS_DOC") == "1"
+
+
+@dataclass
+class Case:
+    command: str               # the subcommand, for the table
+    input: str                 # what is wrong, in words
+    argv: Callable             # (Workdir) -> argv list
+    code: int                  # expected exit code
+
+
+class Work:
+    """A fresh folder (shown as DIR) with a copy of the tiny data and run made on demand."""
+
+    def __init__(self, root: Path, tiny_data: Path, tiny_run: Path):
+        self.root, self._data, self._run = root, tiny_data, tiny_run
+
+    def data(self) -> Path:
+        path = self.root / "data"
+        if not path.exists():
+            shutil.copytree(self._data, path)
+        return path
+
+    def run(self) -> Path:
+        path = self.root / "run"
+        if not path.exists():
+            shutil.copytree(self._run, path)
+        return path
+
+    def image(self) -> Path:
+        a = np.zeros((28, 28), np.uint8)
+        a[9:11, 6:22] = 255
+        path = self.root / "digit.png"
+        Image.fromarray(a).save(path)
+        return path
+
+    def damaged_idx(self, damage) -> Path:
+        data = self.data()
+        path = data / "mnist" / "train-images-idx3-ubyte.gz"
+        path.write_bytes(damage(path.read_bytes()))
+        return data
+
+    def file(self, name: str, content: bytes) -> Path:
+        path = self.root / name
+        path.write_bytes(content)
+        return path
+
+
+def train(w: Work, *extra, data: Path | None = None) -> list:
+    return ["train", "lenet5", "--data", data or w.data(), "--out", w.root / "r", "--quiet",
+            *extra]
+
+
+def fewer_labels(raw: bytes) -> bytes:  # a labels file declaring and holding 10 fewer labels
+    body = gzip.decompress(raw)
+    n = struct.unpack(">I", body[4:8])[0] - 10
+    return gzip.compress(body[:4] + struct.pack(">I", n) + body[8:8 + n])
+
+
+def label_mismatch(w: Work) -> list:
+    path = w.data() / "mnist" / "train-labels-idx1-ubyte.gz"
+    path.write_bytes(fewer_labels(path.read_bytes()))
+    return train(w)
+
+
+def png_header(width: int, height: int) -> bytes:
+    """A PNG that declares width x height pixels and holds none of them."""
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IEND", b"")
+
+
+def other_model_checkpoint(w: Work) -> Path:
+    run = w.run()
+    runs.save_checkpoint(run, create_model("seed4"), None, {"epoch": 1})
+    return run
+
+
+def weights_file(w: Work, content: bytes) -> Path:
+    run = w.run()
+    (run / runs.WEIGHTS).write_bytes(content)
+    return run
+
+
+CASES = [
+    Case("summary", "unknown model name", lambda w: ["summary", "nosuchnet"], 9),
+    Case("summary", "kernel larger than its input",
+         lambda w: ["summary", "conv6@7x7 fc10", "--input", "1x5x5"], 3),
+    Case("summary", "pooling window larger than its input",
+         lambda w: ["summary", "conv6@5x5 maxpool9 fc10", "--input", "1x12x12"], 3),
+    Case("summary", "stride that does not tile the input",
+         lambda w: ["summary", "conv6@5x5 maxpool2 fc10", "--input", "1x33x33"], 3),
+    Case("summary", "unknown token in a spec", lambda w: ["summary", "conv6@5x5 foo"], 3),
+    Case("summary", "zero feature maps", lambda w: ["summary", "conv0@5x5 fc10"], 3),
+    Case("summary", "malformed --input shape",
+         lambda w: ["summary", "lenet5", "--input", "1x32"], 3),
+    Case("summary", "unknown flag", lambda w: ["summary", "lenet5", "--bogus"], 2),
+    Case("(none)", "unknown command", lambda w: ["nosuchcommand"], 2),
+    Case("train", "no model, --resume or --from-manifest",
+         lambda w: ["train", "--data", w.data(), "--quiet"], 1),
+    Case("train", "unknown model name",
+         lambda w: ["train", "nosuchnet", "--data", w.data(), "--out", w.root / "r", "--quiet"], 9),
+    Case("train", "dataset folder without the MNIST files",
+         lambda w: ["train", "lenet5", "--data", w.root, "--out", w.root / "r", "--quiet"], 4),
+    Case("train", "truncated IDX file",
+         lambda w: train(w, data=w.damaged_idx(lambda raw: raw[:len(raw) // 2])), 4),
+    Case("train", "IDX file with the wrong magic number",
+         lambda w: train(w, data=w.damaged_idx(
+             lambda raw: gzip.compress(b"\x00\x00\x08\x01" + gzip.decompress(raw)[4:]))), 4),
+    Case("train", "image and label counts differ", label_mismatch, 4),
+    Case("train", "loss becomes NaN (learning rate far too high)",
+         lambda w: train(w, "--limit", "256", "--batch-size", "16", "--epochs", "1",
+                         "--lr", "1e10"), 8),
+    Case("train", "--out already holds a run",
+         lambda w: ["train", "lenet5", "--data", w.data(), "--out", w.run(), "--quiet"], 7),
+    Case("train", "--resume of a folder that is not a run",
+         lambda w: ["train", "--resume", w.root, "--quiet"], 7),
+    Case("train", "--resume with fewer --epochs than done",
+         lambda w: ["train", "--resume", w.run(), "--epochs", "1", "--quiet"], 7),
+    Case("evaluate", "not a run directory", lambda w: ["evaluate", w.root], 7),
+    Case("evaluate", "torch pickle instead of safetensors weights",
+         lambda w: ["evaluate", weights_file(w, pickle.dumps({"conv1.weight": [0.0]}))], 7),
+    Case("predict", "checkpoint of another model",
+         lambda w: ["predict", other_model_checkpoint(w), w.image()], 7),
+    Case("predict", "empty weights file",
+         lambda w: ["predict", weights_file(w, b""), w.image()], 7),
+    Case("predict", "not an image",
+         lambda w: ["predict", w.run(), w.file("notes.png", b"just some text\n")], 6),
+    Case("predict", "empty image file", lambda w: ["predict", w.run(), w.file("empty.png", b"")],
+         6),
+    Case("predict", "image file not found", lambda w: ["predict", w.run(), w.root / "gone.png"],
+         6),
+    Case("predict", "image declaring 100000x100000 pixels",
+         lambda w: ["predict", w.run(), w.file("huge.png", png_header(100_000, 100_000))], 6),
+    Case("report", "--inputs that are not indices",
+         lambda w: ["report", w.run(), "--out", w.root / "r.html", "--inputs", "a,b"], 1),
+    Case("report", "--inputs index outside the test split",
+         lambda w: ["report", w.run(), "--out", w.root / "r.html", "--data", w.data(),
+                    "--inputs", "0,99999"], 1),
+]
+
+ROWS: dict[int, tuple] = {}
+
+
+def cell(text: str) -> str:
+    return "`" + text.replace("|", "\\|").replace("`", "'") + "`"
+
+
+def row(case: Case, argv: list[str], line: str, root: Path) -> str:
+    shown = " ".join(a if " " not in a else f"'{a}'" for a in argv).replace(str(root), "DIR")
+    return (f"| {case.command} | {case.input} | {cell('convnet ' + shown)} | {case.code} | "
+            f"{cell(line)} |")
+
+
+@pytest.mark.parametrize("i", range(len(CASES)),
+                         ids=[f"{c.command}-{c.input}".replace(" ", "-") for c in CASES])
+def test_bad_input_is_one_line_and_its_exit_code(i, tiny_data, tiny_run, tmp_path, capsys):
+    case, root = CASES[i], tmp_path / "w"
+    root.mkdir()
+    argv = [str(a) for a in case.argv(Work(root, tiny_data, tiny_run))]
+    capsys.readouterr()
+    try:
+        code = main(argv)
+    except SystemExit as e:  # argparse's usage errors
+        code = e.code
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert code == case.code, err
+    assert out == "" and len(lines) == 1 and "Traceback" not in err, err
+    assert "error: " in lines[0]
+    line = lines[0].replace(str(root), "DIR")
+    ROWS[i] = row(case, argv, line, root)
+    if not WRITE:
+        assert DOC.is_file(), f"{DOC} is missing: run with CONVNET_WRITE_ERRORS_DOC=1"
+        assert cell(line) in DOC.read_text(encoding="utf-8"), (
+            f"docs/errors.md does not have this message (regenerate it with "
+            f"CONVNET_WRITE_ERRORS_DOC=1): {line}")
+
+
+HEADER = """# Errors
+
+Every input the user can get wrong stops `convnet` with **one line on stderr** and an exit code
+that says what kind of thing was wrong (no traceback unless `--debug`). The codes:
+
+| code | kind | meaning |
+|---|---|---|
+| 1 | `ConvnetError` | anything else the user can fix (bad flag value, missing argument) |
+| 2 | usage | argparse: unknown flag or command, missing argument |
+| 3 | `SpecError` | an impossible or unparseable network definition |
+| 4 | `DataError` | a dataset file is missing, corrupt, truncated or inconsistent |
+| 5 | `DownloadError` | a dataset could not be fetched, or its checksum did not match |
+| 6 | `ImageError` | a user image cannot be read (not an image, empty, absurd size) |
+| 7 | `RunError` | a run directory or checkpoint is missing, corrupt, or of another model |
+| 8 | `TrainingError` | training cannot go on (the loss became NaN or infinite) |
+| 9 | `ModelError` | an unknown model name or impossible model arguments |
+| 10 | `ExportError` | a model cannot be exported, or the export disagrees with torch |
+| 70 | internal | a bug in convnet (the line says to rerun with `--debug`) |
+| 130 | interrupted | Ctrl-C |
+
+The cases below are generated by `tests/test_errors_doc.py`, which runs each one and checks its
+line and code; `DIR` stands for the folder the case ran in. Regenerate after changing a message:
+
+    CONVNET_WRITE_ERRORS_DOC=1 .venv/bin/python -m pytest tests/test_errors_doc.py
+
+| command | bad input | command line | exit | the line on stderr |
+|---|---|---|---|---|
+"""
+
+
+def test_doc_covers_every_case():
+    """With CONVNET_WRITE_ERRORS_DOC=1 (and every case run), rewrite docs/errors.md."""
+    if not WRITE:
+        assert DOC.is_file() and DOC.read_text(encoding="utf-8").startswith("# Errors")
+        return
+    missing = sorted(set(range(len(CASES))) - ROWS.keys())
+    assert not missing, f"cases not run, doc not written: {missing}"
+    DOC.write_text(HEADER + "".join(ROWS[i] + "\n" for i in range(len(CASES))), encoding="utf-8")
