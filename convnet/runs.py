@@ -34,17 +34,27 @@ def atomic_write(path: Path, write) -> None:
 
     A crash (even kill -9) mid-write leaves the previous file intact: rename is atomic.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    path, tmp = Path(path), None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         write(tmp)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, SafetensorError) as e:  # disk full, read-only, permissions...
+        _discard(tmp)
+        reason = getattr(e, "strerror", None) or str(e)
+        raise RunError(f"{path}: could not write it ({reason}); "
+                       f"the previous version, if any, is intact") from None
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        _discard(tmp)
         raise
+
+
+def _discard(tmp: str | None) -> None:
+    if tmp:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def remove_stale_temps(path: Path) -> None:
