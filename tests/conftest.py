@@ -78,3 +78,19 @@ def mnist_run(real_data, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "mnist"
     fit(start(TrainConfig(data_dir=str(real_data), epochs=1, out=str(out), progress=False)))
     return out
+
+
+def fit_until_first_epoch(run, monkeypatch) -> None:
+    """``train.fit(run)`` that dies (KeyboardInterrupt) right after epoch 1 is fully written."""
+    from convnet import runs, train
+
+    real_append = runs.append_metrics
+
+    def append_then_crash(rundir, row):
+        real_append(rundir, row)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "append_metrics", append_then_crash)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(run)
+    monkeypatch.setattr(runs, "append_metrics", real_append)

@@ -21,6 +21,7 @@ from safetensors.torch import load_file
 
 from convnet import runs, train
 from convnet.cli import main
+from conftest import fit_until_first_epoch
 from convnet.registry import create_model
 
 LENET_SPEC = "conv6@5x5 relu maxpool2 fc10 softmax"
@@ -318,16 +319,8 @@ def test_resume_equals_an_uninterrupted_run(tiny_data, tmp_path, monkeypatch):
     train.fit(train.start(tiny_config(tiny_data, straight, epochs=2, batch_size=32)))
 
     stopped = tmp_path / "stopped"
-    real_append = runs.append_metrics
-
-    def append_then_crash(rundir, row):  # dies right after epoch 1 is fully written
-        real_append(rundir, row)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(runs, "append_metrics", append_then_crash)
-    with pytest.raises(KeyboardInterrupt):
-        train.fit(train.start(tiny_config(tiny_data, stopped, epochs=2, batch_size=32)))
-    monkeypatch.setattr(runs, "append_metrics", real_append)
+    fit_until_first_epoch(train.start(tiny_config(tiny_data, stopped, epochs=2, batch_size=32)),
+                          monkeypatch)
     assert [r["epoch"] for r in metrics(stopped)] == [1]
 
     run = train.resume(stopped, progress=False)

@@ -14,6 +14,7 @@ from safetensors.torch import load_file
 import convnet
 from convnet import runs, train
 from convnet.cli import main
+from conftest import fit_until_first_epoch
 
 
 def config(tiny_data, out, **kw) -> train.TrainConfig:
@@ -76,16 +77,8 @@ def test_adam_epoch_matches_the_torch_engine_but_for_vanishing_gradients(tiny_da
 def test_numpy_resume_equals_an_uninterrupted_numpy_run(tiny_data, tmp_path, monkeypatch):
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
     train.fit(train.start(config(tiny_data, straight, engine="numpy", epochs=2, limit=128)))
-    real_append = runs.append_metrics
-
-    def append_then_crash(rundir, row):  # dies right after epoch 1 is fully written
-        real_append(rundir, row)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(runs, "append_metrics", append_then_crash)
-    with pytest.raises(KeyboardInterrupt):
-        train.fit(train.start(config(tiny_data, stopped, engine="numpy", epochs=2, limit=128)))
-    monkeypatch.setattr(runs, "append_metrics", real_append)
+    fit_until_first_epoch(train.start(config(tiny_data, stopped, engine="numpy", epochs=2,
+                                             limit=128)), monkeypatch)
     state = load_file(stopped / runs.WEIGHTS)
     assert state["optim.0.step"].item() == 4 and "optim.0.exp_avg_sq" in state  # Adam moments
     train.fit(train.resume(stopped, progress=False))
