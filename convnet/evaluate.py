@@ -53,25 +53,41 @@ class Evaluation:
         return "\n".join(lines)
 
 
+def prepared_split(model, manifest: dict, dataset: str | None = None,
+                   data_dir: str | None = None, split: str = "test"):
+    """(Dataset, normalised inputs) for a run: fitted and normalised exactly like its training data.
+
+    The run's own class subset applies to its own dataset only; ``data_dir`` defaults to the
+    run's.
+    """
+    info, cfg = manifest["dataset"], manifest["config"]
+    name = dataset or info["name"]
+    classes = cfg.get("classes") if name == info["name"] else None
+    data = load_dataset(name, split, data_dir or cfg.get("data_dir"), classes=classes)
+    x = normalize(fit_to_model(data.images, model.input_shape), info["mean"], info["std"])
+    return data, x
+
+
+def batched_logits(model, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
+    """``model.logits`` over a whole split, ``batch`` images at a time: (N, K)."""
+    with torch.inference_mode():
+        return torch.cat([model.logits(x[i:i + batch]) for i in range(0, len(x), batch)])
+
+
 def evaluate(rundir: str | Path, dataset: str | None = None, data_dir: str | None = None,
              split: str = "test", batch: int = 1000) -> Evaluation:
     """Evaluate a run on the test split of its own dataset or another with the same classes."""
     model, manifest = load_model(Path(rundir))
     info = manifest["dataset"]
     name = dataset or info["name"]
-    classes = manifest["config"].get("classes") if name == info["name"] else None
-    data = load_dataset(name, split, data_dir or manifest["config"].get("data_dir"),
-                        classes=classes)
+    data, x = prepared_split(model, manifest, dataset, data_dir, split)
     if len(data.classes) != len(info["classes"]):
         raise DataError(f"{name} has {len(data.classes)} classes but the run was trained on "
                         f"{len(info['classes'])} ({info['name']})")
-    x = normalize(fit_to_model(data.images, model.input_shape), info["mean"], info["std"])
     k = len(info["classes"])
     confusion = np.zeros((k, k), dtype=np.int64)
-    with torch.inference_mode():
-        for i in range(0, len(x), batch):
-            pred = model.logits(x[i:i + batch]).argmax(dim=1).numpy()
-            np.add.at(confusion, (data.labels[i:i + batch], pred), 1)
+    predicted = batched_logits(model, x, batch).argmax(dim=1).numpy()
+    np.add.at(confusion, (data.labels, predicted), 1)
     return Evaluation(name, list(info["classes"]), confusion)
 
 

@@ -34,10 +34,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..data import load_dataset
-from ..data.loader import fit_to_model, normalize
 from ..errors import ConvnetError
-from ..evaluate import Evaluation, plot_confusion
+from ..evaluate import Evaluation, batched_logits, plot_confusion, prepared_split
 from ..runs import atomic_write, load_model, read_metrics
 from ..summary import summarize
 from .capture import capture
@@ -130,14 +128,9 @@ def _table(head: list[str], rows: list[list], text_cols: tuple[int, ...] = ()) -
 
 def load_test_set(model, manifest: dict, data_dir: str | None, batch: int = 1000) -> ScoredSplit:
     """The run's own test split, prepared exactly as ``evaluate`` prepares it, and its scores."""
-    info, cfg = manifest["dataset"], manifest["config"]
-    data = load_dataset(info["name"], "test", data_dir or cfg.get("data_dir"),
-                        classes=cfg.get("classes"))
-    x = normalize(fit_to_model(data.images, model.input_shape), info["mean"], info["std"])
-    with torch.inference_mode():
-        probs = torch.cat([model.logits(x[i:i + batch]).float().softmax(dim=1)
-                           for i in range(0, len(x), batch)]).numpy()  # (N, K)
-    return ScoredSplit(data.images, x, data.labels, probs, list(info["classes"]))
+    data, x = prepared_split(model, manifest, data_dir=data_dir)
+    probs = batched_logits(model, x, batch).float().softmax(dim=1).numpy()  # (N, K)
+    return ScoredSplit(data.images, x, data.labels, probs, list(manifest["dataset"]["classes"]))
 
 
 def default_inputs(ts: ScoredSplit) -> list[int]:
