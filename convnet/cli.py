@@ -39,7 +39,7 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 def resolve_model(name_or_spec: str, input_text: str | None):
     """A registered model (rebuilt for --input if it is spec-based) or a spec line."""
     from .models import Network
-    from .registry import create_model, list_models
+    from .registry import check_model_or_spec, create_model, list_models
 
     shape = parse_shape(input_text) if input_text else None
     if name_or_spec in list_models():
@@ -50,9 +50,7 @@ def resolve_model(name_or_spec: str, input_text: str | None):
                                 f"it cannot take --input {input_text}")
             model = Network.from_spec(model.spec, shape)
         return model
-    if " " not in name_or_spec.strip() and "@" not in name_or_spec:
-        from .registry import model_info
-        model_info(name_or_spec)  # one-line ModelError listing the known names
+    check_model_or_spec(name_or_spec)  # one-line ModelError listing the known names
     return Network.from_spec(name_or_spec, shape or (1, 32, 32))
 
 

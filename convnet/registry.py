@@ -66,6 +66,15 @@ def model_info(name: str) -> ModelInfo:
     return _MODELS[name]
 
 
+def check_model_or_spec(text: str) -> None:
+    """Raise ModelError for a single word that is no registered model and cannot be a spec.
+
+    A spec line has spaces or an ``@`` (``conv6@5x5``); anything else is meant as a model name.
+    """
+    if text not in list_models() and " " not in text.strip() and "@" not in text:
+        model_info(text)  # raises, naming the known models
+
+
 def create_model(name: str, num_classes: int | None = None, in_chans: int | None = None):
     """Build a registered model; ``num_classes``/``in_chans`` override its defaults.
 

@@ -24,7 +24,7 @@ from .data.loader import channel_stats, fit_to_model, normalize, random_shift
 from .errors import ConvnetError, RunError, SpecError, TrainingError
 from .models import Network
 from .numpy_engine.trainer import NumpyTrainer
-from .registry import create_model, list_models, model_info
+from .registry import check_model_or_spec, create_model, list_models
 
 
 @dataclass
@@ -81,18 +81,11 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def check_model_name(cfg: TrainConfig) -> None:
-    """Fail on an unknown model name before any data is loaded (or downloaded)."""
-    if cfg.model not in list_models() and " " not in cfg.model.strip() and "@" not in cfg.model:
-        model_info(cfg.model)  # raises ModelError naming the known models
-
-
 def build_model(cfg: TrainConfig, in_chans: int, num_classes: int, shape: tuple) -> Network:
     """A registered model by name, or a spec line built for the data's (or --input) shape."""
     torch.manual_seed(cfg.seed)  # the initial weights depend on the seed only
     if cfg.model in list_models():
         return create_model(cfg.model, num_classes=num_classes, in_chans=in_chans)
-    check_model_name(cfg)
     input_shape = tuple(cfg.input_shape or shape)
     net = Network.from_spec(cfg.model, input_shape)
     if net.num_classes != num_classes:
@@ -230,7 +223,7 @@ def new_rundir(cfg: TrainConfig) -> Path:
 def start(cfg: TrainConfig) -> Run:
     """A fresh run: data, model (seeded init), optimizer, manifest."""
     device = resolve_device(cfg.device)
-    check_model_name(cfg)
+    check_model_or_spec(cfg.model)  # before any data is loaded (or downloaded)
     splits = read_splits(cfg)
     c, h, w = splits[0].images.shape[1:]
     model = build_model(cfg, c, len(splits[0].classes), (c, h, w))
