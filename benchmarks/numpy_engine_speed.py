@@ -3,6 +3,8 @@
     python benchmarks/numpy_engine_speed.py                 # lenet5 + lenet5-1998, batch 128
     OPENBLAS_NUM_THREADS=1 python benchmarks/numpy_engine_speed.py --threads 1 --rounds 20
 
+The torch side trains as ``convnet train`` does: channels-last (``--no-channels-last`` for NCHW).
+
 One step = logits, cross-entropy, backward, Adam update, on random 32x32 images (the speed does
 not depend on the pixel values). The engines alternate in rounds of ``--steps`` steps so that
 both see the same machine load; the table shows the median round (and the best, which is the
@@ -11,6 +13,7 @@ unless OPENBLAS_NUM_THREADS says otherwise; on a loaded machine 1 thread each is
 """
 
 import argparse
+import json
 import os
 import platform
 import time
@@ -28,9 +31,14 @@ ARGS.add_argument("--batch", type=int, default=128)
 ARGS.add_argument("--threads", type=int, default=2, help="torch threads")
 ARGS.add_argument("--rounds", type=int, default=10)
 ARGS.add_argument("--steps", type=int, default=5, help="training steps per round")
+ARGS.add_argument("--no-channels-last", dest="channels_last", action="store_false",
+                  help="torch in NCHW instead of the trainer's default channels-last layout")
+ARGS.add_argument("--json", action="store_true", help="print the medians as JSON")
 
 
-def torch_step(model, optimizer, x, y):
+def torch_step(model, optimizer, x, y, channels_last=True):
+    """What ``convnet train`` does per batch (the layout conversion included)."""
+    x = x.contiguous(memory_format=torch.channels_last) if channels_last else x
     loss = F.cross_entropy(model.logits(x), y)
     optimizer.zero_grad()
     loss.backward()
@@ -48,7 +56,12 @@ def images_per_second(name: str, args: argparse.Namespace) -> dict[str, list[flo
     torch.manual_seed(0)
     model = create_model(name)
     net = NumpyNetwork.from_torch(model)
-    engines = {"torch": (torch_step, model, torch.optim.Adam(model.parameters(), 1e-3)),
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    def torch_engine(*a):
+        return torch_step(*a, channels_last=args.channels_last)
+
+    engines = {"torch": (torch_engine, model, torch.optim.Adam(model.parameters(), 1e-3)),
                "numpy": (numpy_step, net, Adam(net.params, 1e-3))}
     rng = np.random.default_rng(0)
     x = rng.standard_normal((args.batch, *model.input_shape)).astype(np.float32)
@@ -67,6 +80,11 @@ def images_per_second(name: str, args: argparse.Namespace) -> dict[str, list[flo
 
 def main(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
+    if args.json:
+        medians = {name: {e: float(np.median(r)) for e, r in images_per_second(name, args).items()}
+                   for name in args.models}
+        print(json.dumps({"images_per_second": medians, "batch": args.batch}))
+        return
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "all")
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cpus, "
           f"torch threads {args.threads}, BLAS threads {blas}; "

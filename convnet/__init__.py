@@ -7,17 +7,24 @@ from .errors import ConvnetError
 from .models import Network
 from .registry import create_model, list_models, register_model
 from .summary import summarize
-
 from .version import __version__
 
 
-def load(source):
+def load(source, backend: str = "auto"):
     """A trained run directory or exported ``.onnx`` file, ready to predict:
-    ``convnet.load("runs/lenet5-mnist").predict("digit.png")``."""
+    ``convnet.load("runs/lenet5-mnist").predict("digit.png")``; ``backend`` as in ``Predictor``."""
     from .predict import Predictor
 
-    return Predictor.open(source)
+    return Predictor.open(source, backend)
 
 
-__all__ = ["ConvnetError", "Network", "create_model", "list_models", "load", "register_model",
-           "summarize", "__version__"]
+__all__ = [
+    "ConvnetError",
+    "Network",
+    "__version__",
+    "create_model",
+    "list_models",
+    "load",
+    "register_model",
+    "summarize",
+]

@@ -84,7 +84,7 @@ def cmd_summary(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from . import train
+    from . import distributed, train
 
     if args.resume:
         run = train.resume(args.resume, epochs=args.epochs, progress=not args.quiet)
@@ -106,10 +106,18 @@ def cmd_train(args) -> None:
         values["classes"] = args.classes.split(",") if args.classes else None
         values["input_shape"] = list(parse_shape(args.input)) if args.input else None
         values["progress"] = not args.quiet
-        run = train.start(train.TrainConfig(**values))
-        if not args.quiet:
+        cfg = train.TrainConfig(**values)
+        if cfg.distributed > 1 and distributed.world()[1] == 1:  # spawn the ranks here
+            return show_result(args, distributed.launch(cfg, cfg.distributed))
+        run = train.start(cfg)
+        if not args.quiet and run.rank == 0:
             print(f"training {args.model} on {run.cfg.dataset} -> {run.rundir}", file=sys.stderr)
     result = train.fit(run)
+    if distributed.world()[0] == 0:  # under torchrun, one rank reports
+        show_result(args, result)
+
+
+def show_result(args, result: dict) -> None:
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -130,7 +138,7 @@ def cmd_evaluate(args) -> None:
 def cmd_predict(args) -> None:
     from .predict import Predictor
 
-    predictor = Predictor.open(args.rundir)
+    predictor = Predictor.open(args.rundir, backend=args.backend)
     results = predictor.predict(list(args.images), top=args.top, invert=args.invert)
     if args.json:
         print(json.dumps([r.to_json() for r in results], indent=2))
@@ -183,7 +191,7 @@ def cmd_explain_train_step(args) -> None:
         model = create_model(source)
         predictor = Predictor(model, [str(i) for i in range(model.num_classes)])
     else:
-        predictor = Predictor.from_run(source)
+        predictor = Predictor.from_run(source, backend="torch")
     x = torch.from_numpy(predictor.prepare(image))[None]  # (C, H, W) -> (1, C, H, W)
     target = resolve_target(args.target, predictor.classes)
     result = explain_train_step(predictor.model, x, target, predictor.classes, args.lr, args.loss)
@@ -221,6 +229,17 @@ def cmd_report(args) -> None:
     print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
+def cmd_serve(args) -> None:
+    import uvicorn  # imported here: the other commands do not need the web stack
+
+    from .web import create_app
+
+    app = create_app(args.rundirs)  # loads every run now: a bad RUNDIR is one line, exit 7
+    print(f"serving {len(args.rundirs)} run(s) on http://{args.host}:{args.port}/ "
+          "(Ctrl-C to stop)", file=sys.stderr)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+
 # ----------------------------------------------------------------------------- parser
 
 def add_train_flags(p: argparse.ArgumentParser) -> None:
@@ -231,9 +250,9 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
                    "else download to ~/.cache/convnet)")
     p.add_argument("--classes", help="subset of classes, e.g. dog,cat,ship,bird (CIFAR-10)")
     p.add_argument("--input", help="input CxHxW for a spec model (default: the dataset's)")
-    p.add_argument("--epochs", type=int, help="passes over the training set (default: 6)")
+    p.add_argument("--epochs", type=int, help="passes over the training set (default: 2)")
     p.add_argument("--batch-size", type=int, help="images per update (default: 128)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: 0.003)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: 0.008)")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], help="default: adam")
     p.add_argument("--momentum", type=float, help="for --optimizer momentum (default: 0.9)")
     p.add_argument("--weight-decay", type=float, help="L2 penalty (default: 0)")
@@ -241,11 +260,19 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=["cross-entropy", "sse"], help="default: cross-entropy; sse "
                    "is the tutorials' total error ½Σ(target − output)²")
     p.add_argument("--label-smoothing", type=float, help="cross-entropy only (default: 0.05)")
-    p.add_argument("--shift", type=int, help="random shift augmentation in pixels (default: 2)")
+    p.add_argument("--shift", type=int, help="random shift augmentation in pixels (default: 1)")
     p.add_argument("--seed", type=int, help="fixes init, shuffling, augmentation (default: 0)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--engine", choices=["torch", "numpy"], help="torch (autograd) or numpy (the "
                    "from-scratch engine, same batches and schedule; CPU) (default: torch)")
+    p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
+                   help="NHWC memory layout for the torch engine (default: on, faster on CPU)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="bf16 autocast for "
+                   "convolutions and matmuls, weights in fp32 (default: auto = bf16 on a GPU, "
+                   "fp32 on CPU)")
+    p.add_argument("--distributed", type=int, metavar="N", help="train on N processes on this "
+                   "machine with DistributedDataParallel, each global batch split across them "
+                   "(gloo on CPU, NCCL on GPU); under torchrun the world is torchrun's")
     p.add_argument("--out", help="run directory (default: runs/<model>-<dataset>)")
     p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--resume", metavar="RUNDIR", help="continue a run from its last checkpoint")
@@ -297,6 +324,9 @@ def build_parser() -> Parser:
                           help="the image is dark ink on light paper (default: detect)")
     polarity.add_argument("--no-invert", dest="invert", action="store_false",
                           help="the image is light ink on a dark background")
+    p.add_argument("--backend", choices=["auto", "torch", "onnxruntime"], default="auto",
+                   help="what runs the network: auto = onnxruntime (converted in memory and "
+                   "checked against torch), else torch (default: auto)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_predict)
 
@@ -360,6 +390,15 @@ def build_parser() -> Parser:
                    "views (default: one right and one wrong image per class, up to 10 classes)")
     p.add_argument("--data", help="local dataset directory")
     p.set_defaults(handler=cmd_report)
+
+    p = sub.add_parser("serve", parents=[common], help="draw a digit and watch every layer of "
+                       "your trained runs light up, in the browser")
+    p.add_argument("rundirs", nargs="+", metavar="RUNDIR", help="one or more run directories "
+                   "(the page has a run chooser)")
+    p.add_argument("--port", type=int, default=8000, help="default: 8000")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
+                   "127.0.0.1, this machine only; 0.0.0.0 exposes it to the network)")
+    p.set_defaults(handler=cmd_serve)
     return parser
 
 
@@ -377,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `convnet ... | head`: the reader left; that is not an error
-        sys.stdout = open(os.devnull, "w")
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 -- lives until exit: no flush error
         return 0
     except Exception as e:  # a bug of ours: still one line, with the way to see more
         if args.debug:

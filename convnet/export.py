@@ -90,14 +90,69 @@ def to_onnx_bytes(model: torch.nn.Module, props: dict[str, str]) -> bytes:
     return proto.SerializeToString()
 
 
-def session(source: bytes | str | Path):
-    """An onnxruntime CPU session on a file path or serialised bytes."""
+def session(source: bytes | str | Path, threads: int | None = None):
+    """An onnxruntime CPU session on a file path or serialised bytes.
+
+    ``threads`` fixes the intra-op thread pool (default: onnxruntime's, one per physical core).
+    """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.log_severity_level = 3  # errors only
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     return ort.InferenceSession(source if isinstance(source, bytes) else str(source), options,
                                 providers=["CPUExecutionProvider"])
+
+
+class Sessions:
+    """Two onnxruntime sessions on one graph: a single thread for small batches, all for big.
+
+    Waking a thread pool costs more than LeNet-5's whole forward pass on one image (measured in
+    ``benchmarks/infer_speed.py``: 1 thread runs batch 1 about 1.6x faster than the default
+    pool), while big batches split across the cores.
+    """
+
+    SMALL = 16  # batches up to this size run on one thread
+
+    def __init__(self, source: bytes | str | Path):
+        self.small = session(source, threads=1)
+        self.large = session(source, threads=max(1, torch.get_num_threads()))
+
+    def probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """(N, C, H, W) prepared inputs -> (N, K) probabilities."""
+        x = np.ascontiguousarray(batch, dtype=np.float32)
+        run = self.small if len(x) <= self.SMALL else self.large
+        return run.run(["probabilities"], {"image": x})[0]
+
+
+def compile_onnx(model: torch.nn.Module, props: dict[str, str] | None = None,
+                 x: np.ndarray | None = None) -> tuple[bytes, float]:
+    """``model`` as ONNX bytes, checked against torch on ``x``: (bytes, max abs difference).
+
+    ``x`` defaults to ``PARITY_SAMPLES`` standard-normal inputs (what normalised images look
+    like) plus an all-zero one.
+
+    Raises:
+        ExportError: the model cannot be exported, or the probabilities differ by more than
+            ``TOLERANCE`` on the inputs.
+    """
+    data = to_onnx_bytes(model, props or {})
+    if x is None:
+        c, h, w = model.input_shape
+        rng = np.random.default_rng(0)
+        x = np.concatenate([rng.standard_normal((PARITY_SAMPLES, c, h, w), dtype=np.float32),
+                            np.zeros((1, c, h, w), np.float32)])  # (n + 1, C, H, W)
+    with torch.inference_mode():
+        expected = Probabilities(model)(torch.from_numpy(x)).numpy()
+    got = session(data).run(["probabilities"], {"image": x})[0]
+    diff = max_abs_difference(got, expected)
+    if not diff <= TOLERANCE:  # also catches NaN
+        raise ExportError(f"onnxruntime disagrees with torch by {diff:.3g} (> {TOLERANCE:g}) on "
+                          f"{len(x)} sample inputs; nothing written")
+    return data, diff
 
 
 def parity_inputs(manifest: dict, n: int = PARITY_SAMPLES, seed: int = 0) -> np.ndarray:
@@ -127,15 +182,8 @@ def export_onnx(rundir: str | Path, out: str | Path | None = None) -> ExportResu
             torch's by more than ``TOLERANCE`` (nothing is written then).
     """
     model, manifest = runs.load_model(Path(rundir))
-    data = to_onnx_bytes(model, metadata(manifest))
     x = parity_inputs(manifest)
-    with torch.inference_mode():
-        expected = Probabilities(model)(torch.from_numpy(x)).numpy()
-    got = session(data).run(["probabilities"], {"image": x})[0]
-    diff = max_abs_difference(got, expected)
-    if not diff <= TOLERANCE:  # also catches NaN
-        raise ExportError(f"onnxruntime disagrees with torch by {diff:.3g} (> {TOLERANCE:g}) on "
-                          f"{len(x)} sample inputs; nothing written")
+    data, diff = compile_onnx(model, metadata(manifest), x)
     path = Path(out) if out else Path(rundir) / "model.onnx"
     if not path.parent.is_dir():
         raise ExportError(f"--out {path}: folder {path.parent} does not exist")
@@ -162,11 +210,11 @@ class OnnxModel:
         if not self.path.is_file():
             raise RunError(f"{self.path}: no such .onnx file")
         try:
-            self.session = session(self.path)
+            self.sessions = Sessions(self.path)
         except Exception as e:  # noqa: BLE001 -- onnxruntime's exception types are not public
             first = str(e).splitlines()[0] if str(e) else type(e).__name__
             raise RunError(f"{self.path}: not a readable ONNX model ({first})") from None
-        props = self.session.get_modelmeta().custom_metadata_map
+        props = self.sessions.large.get_modelmeta().custom_metadata_map
         if props.get("convnet.format") != FORMAT or any(f"convnet.{k}" not in props for k in KEYS):
             raise RunError(f"{self.path}: not exported by convnet export (no {FORMAT!r} "
                            f"metadata), so its preprocessing is unknown")
@@ -180,5 +228,4 @@ class OnnxModel:
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
         """(N, C, H, W) prepared inputs -> (N, K) probabilities."""
-        x = np.ascontiguousarray(batch, dtype=np.float32)
-        return self.session.run(["probabilities"], {"image": x})[0]
+        return self.sessions.probabilities(batch)

@@ -43,7 +43,7 @@ def cifar_root(tmp_path_factory):
 def test_seed4_trains_on_the_four_tutorial_classes(cifar_root, tmp_path, capsys):
     out = tmp_path / "seed4"
     code = main(["train", "seed4", "--dataset", "cifar10", "--classes", "dog,cat,ship,bird",
-                 "--data", str(cifar_root), "--epochs", "3", "--batch-size", "32", "--out",
+                 "--data", str(cifar_root), "--epochs", "3", "--batch-size", "32", "--lr", "0.003", "--out",
                  str(out), "--quiet", "--json"])
     assert code == 0
     result = json.loads(capsys.readouterr().out)

@@ -56,7 +56,7 @@ def show(rundir: str | Path, image, out_dir: str | Path, invert: bool | None = N
     Raises:
         RunError: ``rundir`` is not a usable run. ImageError: ``image`` cannot be read.
     """
-    predictor = Predictor.from_run(rundir)
+    predictor = Predictor.from_run(rundir, backend="torch")  # the maps come from torch anyway
     model, out = predictor.model, Path(out_dir)
     prepared = predictor.prepare(image, invert)  # (C, H, W)
     x = torch.from_numpy(prepared)[None]  # (C, H, W) -> (1, C, H, W)

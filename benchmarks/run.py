@@ -1,0 +1,140 @@
+"""Every speed goal in one table: the figure, its baseline from the same run, the ratio.
+
+    python -m benchmarks.run --data ../shared/datasets          # about 3 minutes on 2 cores
+    python -m benchmarks.run --json > result.json
+
+Each measurement runs in its own process (so that thread pools and peak memory are its own):
+
+  time to 99 %     benchmarks.train_speed (``convnet train lenet5`` defaults) vs
+                   benchmarks.peer_pytorch_mnist (DataLoader, Adam 1e-3, batch 64)
+  inference        benchmarks.infer_speed: convnet's predict path vs torch eager (and the default
+                   onnxruntime session) at batch 256 and batch 1
+  NumPy engine     benchmarks.numpy_engine_speed: from-scratch engine vs the torch engine
+  GPU              the time to 99 % with --device cuda, when a GPU is present
+
+The command exits 1 when a goal is missed, so a regression cannot pass unnoticed. Run it on a
+quiet machine: other processes on the same cores slow torch's thread pool disproportionately.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import torch
+
+ARGS = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ARGS.add_argument("--data", default=os.environ.get("CONVNET_DATA"), help="dataset directory")
+ARGS.add_argument("--baseline-epochs", type=int, default=10,
+                  help="give the plain loop this many epochs to reach 99 %% (default: 10)")
+ARGS.add_argument("--json", action="store_true")
+
+GOALS = {  # name: (target, how to compare) -- the issue's goals
+    "time to 99.0 % (s)": (10.0, "at most"),
+    "speed-up vs plain loop": (3.0, "at least"),
+    "inference batch 256 (img/s)": (40_000, "at least"),
+    "inference batch 1 (img/s)": (15_000, "at least"),
+    "NumPy engine vs torch engine (x slower)": (3.0, "at most"),
+    "GPU time to 99.0 % (s)": (0.5, "at most"),
+}
+
+
+def measure(module: str, *args: str) -> dict:
+    """``python -m benchmarks.MODULE ARGS --json`` in a fresh process; its JSON result."""
+    cmd = [sys.executable, "-m", f"benchmarks.{module}", *args, "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        sys.exit(f"{' '.join(cmd)} failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def rows(args) -> tuple[list[dict], dict]:
+    data = ["--data", args.data] if args.data else []
+    ours = measure("train_speed", *data)
+    plain = measure("peer_pytorch_mnist", *data, "--epochs", str(args.baseline_epochs))
+    infer = measure("infer_speed")
+    engines = measure("numpy_engine_speed", "--models", "lenet5")["images_per_second"]["lenet5"]
+    if not ours["reached"]:
+        sys.exit(f"the default recipe did not reach 99.0 % ({ours['final_accuracy']:.2%})")
+    # A baseline that never got there took longer than all its epochs: the ratio is a floor.
+    base_s = plain["seconds"] if plain["reached"] else None
+    out = [
+        row("time to 99.0 % (s)", ours["seconds"], base_s or plain["seconds"],
+            note=f"plain loop {'reached it' if base_s else 'did not reach it'} in "
+                 f"{plain['epochs']} epochs; ours: {ours['epochs']} epochs"),
+        row("speed-up vs plain loop", (base_s or plain["seconds"]) / ours["seconds"], 1.0,
+            note="" if base_s else "a lower bound: the plain loop never reached 99 %"),
+        row("training images/s", ours["images_per_second"], plain["images_per_second"]),
+    ]
+    for batch in ("256", "1"):
+        r = infer["images_per_second"][batch]
+        out.append(row(f"inference batch {batch} (img/s)", r["convnet"], r["torch eager"],
+                       note=f"onnxruntime default session: {r['onnxruntime default']:,.0f}"))
+    out.append(row("NumPy engine vs torch engine (x slower)",
+                   engines["torch"] / engines["numpy"], 1.0,
+                   note=f"{engines['numpy']:,.0f} vs {engines['torch']:,.0f} training img/s"))
+    if torch.cuda.is_available():
+        gpu = measure("train_speed", *data, "--device", "cuda")
+        out.append(row("GPU time to 99.0 % (s)", gpu["seconds"], None,
+                       note=torch.cuda.get_device_name()))
+    memory = {"training": ours["peak_rss_mb"], "plain loop": plain["peak_rss_mb"],
+              "inference": infer["peak_rss_mb"]}
+    return out, {"recipe": ours["recipe"], "peak_rss_mb": memory,
+                 "final_accuracy": ours["final_accuracy"]}
+
+
+def row(goal: str, figure: float, baseline: float | None, note: str = "") -> dict:
+    target, how = GOALS.get(goal, (None, None))
+    met = None if target is None else (figure <= target if how == "at most" else figure >= target)
+    ratio = None
+    if baseline:
+        ratio = baseline / figure if "(s)" in goal else figure / baseline
+    return {"goal": goal, "figure": figure, "baseline": baseline, "ratio": ratio,
+            "target": f"{how} {target:,g}" if target else "", "met": met, "note": note}
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f
+                       if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    return (f"{cpu}, {len(os.sched_getaffinity(0))} cores, torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), Python {platform.python_version()}")
+
+
+def table(out: list[dict], extra: dict) -> str:
+    def fmt(v):
+        return "" if v is None else f"{v:,.2f}" if v < 100 else f"{v:,.0f}"
+
+    lines = ["| goal | convnet | baseline | ratio | target | met | note |",
+             "|---|---:|---:|---:|---|---|---|"]
+    for r in out:
+        met = {True: "yes", False: "**NO**", None: ""}[r["met"]]
+        ratio = f"{r['ratio']:.2f}x" if r["ratio"] else ""
+        lines.append(f"| {r['goal']} | {fmt(r['figure'])} | {fmt(r['baseline'])} | {ratio} | "
+                     f"{r['target']} | {met} | {r['note']} |")
+    rss = ", ".join(f"{k} {v:,.0f} MB" for k, v in extra["peak_rss_mb"].items())
+    return "\n".join([f"machine: {machine()}", "", *lines, "",
+                      f"final test accuracy of the default recipe: {extra['final_accuracy']:.2%}",
+                      f"recipe: {extra['recipe']}", f"peak RSS: {rss}"])
+
+
+def main() -> None:
+    args = ARGS.parse_args()
+    out, extra = rows(args)
+    if args.json:
+        print(json.dumps({"machine": machine(), "rows": out, **extra}, indent=2))
+    else:
+        print(table(out, extra))
+    missed = [r["goal"] for r in out if r["met"] is False]
+    if missed:
+        sys.exit(f"missed: {', '.join(missed)}")
+
+
+if __name__ == "__main__":
+    main()

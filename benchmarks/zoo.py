@@ -1,0 +1,138 @@
+"""Train every small zoo model on MNIST and Fashion-MNIST; one table of accuracy and time.
+
+    python -m benchmarks.zoo --data ../shared/datasets              # the whole plan (about 1.5 h)
+    python -m benchmarks.zoo --only resnet20 --datasets mnist       # one row
+    python -m benchmarks.zoo --table                                # print the recorded table
+
+Each row is one `convnet train` command, run as its own process and printed in the table, so a
+reader can repeat any figure exactly. Results go to ``docs/zoo.jsonl`` one line per run as each
+finishes (an interrupted sweep resumes where it stopped; ``--fresh`` starts over). Training time
+is the trainer's own clock (forward, backward and update; data loading and the per-epoch test
+evaluation are left out). ``--threads`` sets the torch threads of every run; on a machine shared
+with other work, pin the sweep to its own cores (``taskset -c 0 ... --threads 1``) so that the
+times stay comparable with each other.
+"""
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from convnet import create_model
+from convnet.summary import summarize
+
+# (model, epochs on MNIST, epochs on Fashion-MNIST). The epochs are the fewest we could afford on
+# 2 CPU cores; lenet5 runs the same flags as the reference every small model is compared with.
+PLAN = [
+    ("resnet20", 3, 6),
+    ("lenet5", 6, 6),
+    ("tinyvgg", 6, 6),
+    ("googlenet-small", 2, 3),
+    ("vgg11-small", 2, 3),
+    ("densenet-small", 2, 3),
+    ("alexnet-small", 2, 3),
+    ("zfnet-small", 2, 3),
+]
+# One recipe for every row, spelled out so that the commands do not depend on the defaults
+# (which are tuned for lenet5's time to 99 %). bf16 autocast: 1.7x faster here on these models.
+FLAGS = ["--batch-size", "128", "--lr", "0.003", "--shift", "2", "--precision", "bf16"]
+RESULTS = Path("docs/zoo.jsonl")
+
+ARGS = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+ARGS.add_argument("--data", default=os.environ.get("CONVNET_DATA"), help="dataset directory")
+ARGS.add_argument("--only", nargs="+", help="models to run (default: the whole plan)")
+ARGS.add_argument("--datasets", nargs="+", default=["mnist", "fashion-mnist"])
+ARGS.add_argument("--threads", type=int, default=torch.get_num_threads())
+ARGS.add_argument("--results", type=Path, default=RESULTS)
+ARGS.add_argument("--fresh", action="store_true", help="forget earlier results")
+ARGS.add_argument("--table", action="store_true", help="only print the recorded table")
+
+
+def command(model: str, dataset: str, epochs: int, out: Path) -> list[str]:
+    return ["convnet", "train", model, "--dataset", dataset, "--epochs", str(epochs), *FLAGS,
+            "--out", str(out), "--quiet", "--json"]
+
+
+def train_one(model: str, dataset: str, epochs: int, args) -> dict:
+    """Run one `convnet train` in its own process; its final metrics plus the model's size."""
+    out = Path("runs/zoo") / f"{model}-{dataset}"
+    cmd = command(model, dataset, epochs, out)
+    wall = None
+    if finished(out, epochs) is None:  # else: trained already (a sweep stopped while recording)
+        shutil.rmtree(out, ignore_errors=True)  # a run cut short by an interrupted sweep
+        env = {**os.environ, "OMP_NUM_THREADS": str(args.threads)}
+        if args.data:
+            env["CONVNET_DATA"] = args.data
+        start = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "convnet", *cmd[1:]], env=env,
+                              capture_output=True, text=True, check=False)
+        if done.returncode:
+            sys.exit(f"{shlex.join(cmd)} failed ({done.returncode}): {done.stderr.strip()[-300:]}")
+        wall = round(time.perf_counter() - start, 1)
+    final = finished(out, epochs)
+    s = summarize(create_model(model, in_chans=1))
+    return {"model": model, "dataset": dataset, "epochs": epochs, "params": s.total_params,
+            "mult_adds": s.total_mult_adds, "test_accuracy": final["test_accuracy"],
+            "train_seconds": final["seconds"], "wall_seconds": wall,
+            "threads": args.threads, "command": shlex.join(cmd),
+            "machine": f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}"}
+
+
+def finished(rundir: Path, epochs: int) -> dict | None:
+    """The final metrics of a finished run of ``epochs`` epochs in ``rundir``, else None."""
+    try:
+        manifest = json.loads((rundir / "run.json").read_text())
+    except (OSError, ValueError):
+        return None
+    done = manifest.get("status") == "finished" and manifest["config"]["epochs"] == epochs
+    return manifest["final"] if done else None
+
+
+def read(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def table(rows: list[dict]) -> str:
+    """Markdown: one line per run, MNIST then Fashion-MNIST, in plan order."""
+    order = {name: i for i, (name, *_) in enumerate(PLAN)}
+    rows = sorted(rows, key=lambda r: (r["dataset"] != "mnist", order.get(r["model"], 99)))
+    out = [("| dataset | model | params | mult-adds | epochs | test accuracy | training time "
+            "| threads | command |"), "|---|---|---:|---:|---:|---:|---:|---:|---|"]
+    for r in rows:
+        out.append(f"| {r['dataset']} | `{r['model']}` | {r['params']:,} | "
+                   f"{r['mult_adds'] / 1e6:.1f} M | {r['epochs']} | {r['test_accuracy']:.2%} | "
+                   f"{r['train_seconds'] / 60:.1f} min | {r['threads']} | `{r['command']}` |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    args = ARGS.parse_args()
+    if args.table:
+        print(table(read(args.results)))
+        return
+    if args.fresh and args.results.exists():
+        args.results.unlink()
+    done = {(r["model"], r["dataset"]) for r in read(args.results)}
+    for model, mnist_epochs, fashion_epochs in PLAN:  # the model that must hit the targets first
+        for dataset in args.datasets:
+            if (args.only and model not in args.only) or (model, dataset) in done:
+                continue
+            epochs = mnist_epochs if dataset == "mnist" else fashion_epochs
+            print(f"training {model} on {dataset} for {epochs} epochs ...", flush=True)
+            row = train_one(model, dataset, epochs, args)
+            print(f"  {row['test_accuracy']:.2%} in {row['train_seconds']:.0f} s", flush=True)
+            with args.results.open("a") as f:
+                f.write(json.dumps(row) + "\n")
+    print(table(read(args.results)))
+
+
+if __name__ == "__main__":
+    main()

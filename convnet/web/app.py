@@ -1,0 +1,345 @@
+"""``convnet serve``: draw a digit and watch every layer of your own trained run, in the browser.
+
+The page (``static/``: plain HTML, JS and CSS, no build step, no CDN) talks to a small JSON API:
+
+    GET  /api/runs         the runs being served, each with its layers (kind, shape, source)
+    POST /api/predict      an image -> class probabilities, first and second guess
+    POST /api/activations  an image -> every layer's output, compact (per-map uint8 + min/max)
+    POST /api/unit         an image + one unit -> its source window(s) and its arithmetic
+    GET  /api/filters      the learned filters of every convolution
+    GET  /api/kernels      the classic kernels;  POST /api/kernel: one applied to an image
+
+Images travel as a data URL (``data:image/png;base64,...``) or plain base64 of any format
+Pillow reads: the drawing pad sends its canvas that way, uploads are read the same way by the
+page. Bad input is a 4xx with one line of JSON ``{"detail": "..."}``, never a 500. OpenAPI at
+``/docs`` and ``/openapi.json``; examples in docs/web.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from fastapi import FastAPI, HTTPException, Query
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from PIL import Image
+from pydantic import BaseModel, Field
+
+from ..data.preprocess import read_image
+from ..errors import ConvnetError, ImageError, RunError, SpecError
+from ..explain import parse_matrix, tidy
+from ..predict import Predictor
+from ..viz.capture import capture
+from ..viz.filters import MAX_COLS, MAX_ROWS, conv_weight, nearest_kernel
+from ..viz.kernels import CLASSIC_KERNELS, apply_kernel
+from .layers import LayerInfo, UnitError, explain_unit, layer_graph
+
+STATIC = Path(__file__).parent / "static"
+MAX_IMAGE_BYTES = 5_000_000  # an upload larger than this is refused (413) before decoding
+MAX_SIDE = 4096  # ... and so is an image wider or taller than this (checked on the header)
+MAX_BODY = MAX_IMAGE_BYTES * 4 // 3 + 10_000  # the same image base64-encoded, in JSON
+MAX_MAPS = 64  # feature maps sent per layer; larger layers say "first 64 of 512 shown"
+MAX_VALUES = 1 << 16  # ... and at most this many values per layer (a 224x224 map: 1 map)
+MAX_UNITS = 4096  # units sent per vector layer
+PLAYGROUND_SIDE = 160  # the kernel playground works on the image shrunk to this side
+
+
+# ----------------------------------------------------------------------------- runs
+
+@dataclass
+class Served:
+    """A run being served: its predictor (model + preprocessing) and its layer graph."""
+
+    id: str
+    path: Path
+    predictor: Predictor
+    graph: dict[str, LayerInfo]
+    manifest: dict
+    # capture() hooks the shared model: two requests at once would record each other's layers
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def to_json(self) -> dict:
+        m, ds = self.predictor.model, self.manifest.get("dataset", {})
+        return {"id": self.id, "path": str(self.path),
+                "model": self.manifest["model"].get("name") or self.manifest["model"].get("spec"),
+                "input_shape": list(m.input_shape), "classes": self.predictor.classes,
+                "dataset": ds.get("name"), "framing": self.predictor.framing,
+                "test_accuracy": self.manifest.get("final", {}).get("test_accuracy"),
+                "layers": [info.to_json() for info in self.graph.values()]}
+
+
+def load_runs(rundirs: list[str | Path]) -> dict[str, Served]:
+    """Load every run once; ids are directory names (``name-2`` ... when two share one)."""
+    from ..runs import read_manifest
+
+    served: dict[str, Served] = {}
+    for rundir in rundirs:
+        path = Path(rundir)
+        predictor = Predictor.from_run(path)
+        base, n = path.resolve().name or "run", 1
+        run_id = base
+        while run_id in served:
+            n += 1
+            run_id = f"{base}-{n}"
+        served[run_id] = Served(run_id, path, predictor, layer_graph(predictor.model),
+                                read_manifest(path))
+    if not served:
+        raise RunError("convnet serve: give at least one RUNDIR")
+    return served
+
+
+# ----------------------------------------------------------------------------- requests
+
+class ImageIn(BaseModel):
+    run: str = Field(description="a run id from GET /api/runs")
+    image: str = Field(description="the image as a data URL (data:image/png;base64,...) or "
+                       "plain base64 of a PNG/JPEG/GIF/BMP/WebP/TIFF file",
+                       examples=["data:image/png;base64,iVBORw0KGgo..."])
+    invert: bool | None = Field(None, description="dark ink on light paper (default: detect "
+                                "for MNIST-framed runs, keep the image otherwise)")
+
+
+class UnitIn(ImageIn):
+    layer: str = Field(description="a layer name from GET /api/runs, e.g. maxpool1")
+    index: list[int] = Field(min_length=1, max_length=3,
+                             description="[channel, y, x] for a map layer, [i] for a vector")
+
+
+class KernelIn(BaseModel):
+    image: str = Field(description="as for /api/activations")
+    kernel: str | list[list[float]] = Field(description="a classic kernel's name, rows "
+                                            "like '0,-1,0;-1,5,-1;0,-1,0', or a list of rows")
+
+
+def decode_image(data: str) -> Image.Image:
+    """A data URL or base64 string -> an L/RGB image; a 4xx HTTPException for anything else."""
+    payload = data.split(",", 1)[1] if data.startswith("data:") else data
+    if len(payload) > MAX_BODY:
+        raise HTTPException(413, f"image is larger than the {MAX_IMAGE_BYTES:,}-byte limit")
+    try:
+        raw = base64.b64decode(payload, validate=True)
+    except (binascii.Error, ValueError):
+        raise HTTPException(400, "image must be a data URL or base64 text, "
+                            f"got {data[:40]!r}...") from None
+    if len(raw) > MAX_IMAGE_BYTES:
+        raise HTTPException(413, f"image is {len(raw):,} bytes, over the "
+                            f"{MAX_IMAGE_BYTES:,}-byte limit")
+    if not raw:
+        raise HTTPException(400, "image is empty (0 bytes)")
+    try:  # the header alone gives the size: refuse absurd ones before decoding any pixel
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            w, h = Image.open(io.BytesIO(raw)).size
+    except Exception:  # noqa: BLE001 - a parser fed untrusted bytes may raise anything
+        raise HTTPException(415, "image is not a readable image (PNG, JPEG, GIF, BMP, WebP, "
+                            "TIFF ...)") from None
+    if w > MAX_SIDE or h > MAX_SIDE:
+        raise HTTPException(413, f"image is {w}x{h} pixels, over the {MAX_SIDE}x{MAX_SIDE} limit")
+    try:
+        return read_image(raw)
+    except ImageError as e:
+        raise HTTPException(415, str(e)) from None
+
+
+# ----------------------------------------------------------------------------- encoding
+
+def as_uint8(a: np.ndarray) -> tuple[str, float, float]:
+    """Values -> (base64 of uint8 scaled lo..hi, lo, hi): 1 byte a value, enough to draw."""
+    lo, hi = float(a.min()), float(a.max())
+    q = np.zeros(a.shape, np.uint8) if hi <= lo else np.rint((a - lo) * (255.0 / (hi - lo)))
+    return base64.b64encode(q.astype(np.uint8).tobytes()).decode(), lo, hi
+
+
+def encode(name: str, t: torch.Tensor) -> dict:
+    """One layer's output (C, H, W) or (K,) -> its compact JSON form.
+
+    Maps: the first ``shown`` maps, each scaled to its own min..max ("lo"/"hi" per map), in one
+    base64 uint8 string, map after map, row-major. Vectors: the first ``shown`` units scaled to
+    the layer's min..max. "min"/"max" are over the whole layer (the page's layer colour scale).
+    """
+    a = np.nan_to_num(t.float().numpy(), nan=0.0, posinf=3e38, neginf=-3e38)  # JSON-safe
+    layer = {"name": name, "shape": list(a.shape), "min": float(a.min()), "max": float(a.max())}
+    if a.ndim == 3:
+        c, h, w = a.shape
+        shown = max(1, min(c, MAX_MAPS, MAX_VALUES // (h * w)))
+        parts = [as_uint8(a[i]) for i in range(shown)]
+        layer.update(shown=shown, lo=[p[1] for p in parts], hi=[p[2] for p in parts],
+                     data=base64.b64encode(b"".join(base64.b64decode(p[0]) for p in parts))
+                     .decode())
+    else:
+        a = a.reshape(-1)  # (K,) already; any other rank is drawn flat
+        shown = min(len(a), MAX_UNITS)
+        data, lo, hi = as_uint8(a[:shown])
+        layer.update(shown=shown, lo=[lo], hi=[hi], data=data)
+    return layer
+
+
+def rgb_of(run: Served, x: np.ndarray) -> str:
+    """The prepared input back on the 0..255 scale as base64 (H, W, 3) uint8: what the net sees."""
+    mean = np.asarray(run.predictor.mean, np.float32).reshape(-1, 1, 1)
+    std = np.asarray(run.predictor.std, np.float32).reshape(-1, 1, 1)
+    pixels = np.clip((x * std + mean) * 255.0, 0, 255).astype(np.uint8)  # (C, H, W)
+    pixels = np.repeat(pixels, 3, axis=0) if pixels.shape[0] == 1 else pixels[:3]
+    return base64.b64encode(pixels.transpose(1, 2, 0).tobytes()).decode()  # -> (H, W, 3)
+
+
+def prediction(run: Served, x: np.ndarray) -> dict:
+    p = run.predictor.probabilities(x[None])[0]  # (C, H, W) -> (1, C, H, W) -> (K,)
+    order = np.argsort(-p, kind="stable")
+    top = [{"label": run.predictor.classes[i], "index": int(i), "probability": float(p[i])}
+           for i in order]
+    return {"label": top[0]["label"], "probability": top[0]["probability"],
+            "second": top[1] if len(top) > 1 else None, "top": top,
+            "probabilities": [float(v) for v in p]}
+
+
+# ----------------------------------------------------------------------------- the app
+
+class BodyLimit:
+    """ASGI middleware: a POST must declare its length, and no more than ``limit`` bytes (413).
+
+    Checked on the header, so an oversized upload is refused before it is read.
+    """
+
+    def __init__(self, app, limit: int = MAX_BODY):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            error = (None if length.isdigit() and int(length) <= self.limit else
+                     (413, f"request body over the {self.limit:,}-byte limit")
+                     if length.isdigit() else (411, "request needs a Content-Length header"))
+            if error:
+                return await JSONResponse({"detail": error[1]}, error[0])(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
+STATUS = {UnitError: 404, RunError: 404, ImageError: 422, SpecError: 422}
+
+
+def add_error_handlers(app: FastAPI) -> None:
+    """Library errors and invalid requests -> one line of JSON and a 4xx, never a 500."""
+    @app.exception_handler(ConvnetError)
+    async def convnet_error(request, exc: ConvnetError):
+        code = next((c for cls, c in STATUS.items() if isinstance(exc, cls)), 400)
+        return JSONResponse({"detail": str(exc)}, code)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, exc: RequestValidationError):
+        e = (exc.errors() or [{}])[0]
+        if e.get("type") == "json_invalid":
+            return JSONResponse({"detail": "request body is not valid JSON"}, 400)
+        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        return JSONResponse({"detail": f"{where or 'request'}: {e.get('msg', 'invalid')}"}, 422)
+
+
+def create_app(rundirs: list[str | Path]) -> FastAPI:
+    """The FastAPI app serving ``rundirs`` (loaded now: a bad run fails here, not on a click)."""
+    runs = load_runs(rundirs)
+    app = FastAPI(title="convnet serve", version="1",
+                  description="Every layer of a trained convnet run, for one image at a time.")
+    add_error_handlers(app)
+
+    def get_run(run_id: str) -> Served:
+        if run_id not in runs:
+            raise HTTPException(404, f"unknown run {run_id!r}; serving {', '.join(runs)}")
+        return runs[run_id]
+
+    def prepared(body: ImageIn) -> tuple[Served, np.ndarray]:
+        run = get_run(body.run)
+        return run, run.predictor.prepare(decode_image(body.image), body.invert)  # (C, H, W)
+
+    @app.get("/api/runs", summary="The runs being served, with their layers")
+    def api_runs() -> list[dict]:
+        return [r.to_json() for r in runs.values()]
+
+    @app.post("/api/predict", summary="Class probabilities for one image")
+    def api_predict(body: ImageIn) -> dict:
+        run, x = prepared(body)
+        with run.lock:
+            return prediction(run, x)
+
+    @app.post("/api/activations", summary="Every layer's output for one image (compact)")
+    def api_activations(body: ImageIn) -> dict:
+        start = time.perf_counter()
+        run, x = prepared(body)
+        with run.lock:
+            acts = capture(run.predictor.model, torch.from_numpy(x)[None])  # {name: (1, ...)}
+            probs = prediction(run, x)
+        layers = [encode(name, t[0]) for name, t in acts.items()]
+        return {"run": run.id, "input": dict(encode("input", torch.from_numpy(x)),
+                                             rgb=rgb_of(run, x)),
+                "layers": layers, "prediction": probs,
+                "server_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+    @app.post("/api/unit", summary="One unit: its source window(s) and its arithmetic")
+    def api_unit(body: UnitIn) -> dict:
+        run, x = prepared(body)
+        with run.lock:
+            return explain_unit(run.predictor.model, run.graph, torch.from_numpy(x)[None],
+                                body.layer, body.index)
+
+    @app.get("/api/filters", summary="The learned filters of every convolution")
+    def api_filters(run: str = Query(description="a run id from GET /api/runs")) -> dict:
+        served = get_run(run)
+        return {"run": served.id, "layers": [filters_of(info) for info in
+                                             served.graph.values() if info.kind == "conv"]}
+
+    @app.get("/api/kernels", summary="The classic image kernels")
+    def api_kernels() -> dict:
+        return {name: [[tidy(v) for v in row] for row in k] for name, k in CLASSIC_KERNELS.items()}
+
+    @app.post("/api/kernel", summary="A kernel applied to an image (grayscale)")
+    def api_kernel(body: KernelIn) -> dict:
+        kernel = body.kernel
+        if isinstance(kernel, str):
+            kernel = CLASSIC_KERNELS.get(kernel) or parse_matrix(kernel, "kernel")
+        if not kernel or not kernel[0] or len(kernel) > 15:
+            raise HTTPException(422, f"kernel must be square, 1x1 to 15x15, got {body.kernel!r}")
+        image = decode_image(body.image).convert("L")
+        image.thumbnail((PLAYGROUND_SIDE, PLAYGROUND_SIDE))
+        gray = np.asarray(image, np.float32) / 255.0  # (H, W) in [0, 1]
+        out = apply_kernel(gray, kernel)  # SpecError (422) if not square
+        return {"kernel": kernel, "input": encode("input", torch.from_numpy(gray)[None]),
+                "output": encode("output", torch.from_numpy(out)[None])}
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        return Response(status_code=204)
+
+    @app.get("/", include_in_schema=False)
+    def index():
+        return FileResponse(STATIC / "index.html")
+
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(BodyLimit)
+    return app
+
+
+def filters_of(info: LayerInfo) -> dict:
+    """One convolution's filters: the first MAX_ROWS x MAX_COLS (out x in) k x k slices."""
+    w = conv_weight(info.module)  # (C_out, C_in, kh, kw), unconnected slices zero
+    c_out, c_in, kh, kw = w.shape
+    rows, cols = min(c_out, MAX_ROWS), min(c_in, MAX_COLS)
+    table = getattr(info.module, "table", None)
+    layer = {"name": info.name, "shape": [c_out, c_in, kh, kw], "shown": [rows, cols],
+             "min": float(w.min()), "max": float(w.max()),
+             "weights": np.round(w[:rows, :cols].numpy(), 4).tolist(),
+             "bias": None if info.module.bias is None else
+             np.round(info.module.bias.detach()[:rows].numpy(), 4).tolist(),
+             "connected": None if table is None else table[:rows, :cols].int().tolist()}
+    if info.source == "input" and kh == kw:  # the first layer looks at pixels: name its filters
+        layer["nearest"] = [[list(nearest_kernel(w[r, c].numpy())) for c in range(cols)]
+                            for r in range(rows)]
+    return layer

@@ -1,0 +1,86 @@
+"""The fast paths keep the maths: channels-last, bf16 autocast (the GPU recipe, run here on CPU),
+and the onnxruntime inference backend. Speed itself is measured in benchmarks/, not here."""
+
+import numpy as np
+import pytest
+import torch
+
+from convnet import create_model, runs
+from convnet.errors import ConvnetError, ExportError
+from convnet.predict import Predictor
+from convnet.train import TrainConfig, fit, start
+
+
+def train(tiny_data, tmp_path, name, **kw):
+    cfg = TrainConfig(data_dir=str(tiny_data), epochs=2, batch_size=64, out=str(tmp_path / name),
+                      progress=False, **kw)
+    run = start(cfg)
+    return run, fit(run)
+
+
+def test_channels_last_is_the_same_maths(tiny_data, tmp_path):
+    sgd = {"optimizer": "momentum", "lr": 0.05}  # linear in the gradient: rounding stays rounding
+    run, fast = train(tiny_data, tmp_path, "nhwc", **sgd)
+    assert run.model.features.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    _, plain = train(tiny_data, tmp_path, "nchw", channels_last=False, **sgd)
+    a, b = runs.load_checkpoint(tmp_path / "nhwc")[0], runs.load_checkpoint(tmp_path / "nchw")[0]
+    for name in a:  # other summation order in oneDNN, nothing else
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-6, msg=name)
+    assert fast["test_accuracy"] == pytest.approx(plain["test_accuracy"], abs=0.011)
+
+
+def test_bf16_autocast_trains_and_keeps_fp32_weights(tiny_data, tmp_path, monkeypatch):
+    seen = []
+    real = torch.nn.functional.conv2d
+
+    def spy(x, *args, **kw):  # what the convolutions really compute in
+        out = real(x, *args, **kw)
+        seen.append(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.functional, "conv2d", spy)
+    _, result = train(tiny_data, tmp_path, "bf16", precision="bf16")
+    assert torch.bfloat16 in seen  # the training steps ran in bf16
+    assert result["test_accuracy"] > 0.5  # and learned (10 classes: chance is 0.1)
+    weights = runs.load_checkpoint(tmp_path / "bf16")[0]
+    assert {t.dtype for t in weights.values()} == {torch.float32}
+    assert runs.read_manifest(tmp_path / "bf16")["config"]["precision"] == "bf16"
+
+
+def test_precision_auto_is_fp32_on_cpu_and_bad_values_are_one_line(tiny_data, tmp_path):
+    run = start(TrainConfig(data_dir=str(tiny_data), epochs=1, out=str(tmp_path / "a"),
+                            progress=False, device="cpu"))
+    assert run.cfg.precision == "fp32" and run.data.train.x.device == run.device
+    with pytest.raises(ConvnetError, match="--precision must be"):
+        start(TrainConfig(data_dir=str(tiny_data), out=str(tmp_path / "b"), precision="fp8"))
+
+
+def predictor(backend):
+    torch.manual_seed(0)
+    return Predictor(create_model("lenet5"), list("0123456789"), backend=backend)
+
+
+@pytest.mark.parametrize("batch", [1, 16, 17, 256])  # both sessions: <= 16 and > 16 images
+def test_onnxruntime_backend_matches_torch(batch):
+    x = np.random.default_rng(batch).standard_normal((batch, 1, 32, 32), dtype=np.float32)
+    fast, plain = predictor("auto"), predictor("torch")
+    got, want = fast.probabilities(x), plain.probabilities(x)
+    assert fast.sessions() is not None and plain.sessions() is None
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert (got.argmax(1) == want.argmax(1)).all()
+
+
+def test_auto_falls_back_to_torch_when_the_model_does_not_convert(monkeypatch):
+    from convnet import export
+
+    def refuse(*a, **k):
+        raise ExportError("torch.onnx could not export the model: no")
+
+    monkeypatch.setattr(export, "compile_onnx", refuse)
+    x = np.zeros((2, 1, 32, 32), np.float32)
+    auto = predictor("auto")
+    assert auto.probabilities(x).shape == (2, 10) and "could not export" in auto.fallback
+    with pytest.raises(ExportError):
+        predictor("onnxruntime").probabilities(x)
+    with pytest.raises(ConvnetError, match="backend must be"):
+        predictor("tensorrt")

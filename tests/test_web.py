@@ -1,0 +1,253 @@
+"""``convnet serve``: the JSON API through FastAPI's test client, and the hover geometry."""
+
+import base64
+import io
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+
+from convnet import runs
+from convnet.layers import lenet_c3_table
+from convnet.registry import create_model
+from convnet.web import create_app
+from convnet.web.app import MAX_IMAGE_BYTES, MAX_MAPS
+
+with warnings.catch_warnings():  # starlette's note about httpx vs httpx2 is not ours to fix
+    warnings.simplefilter("ignore")
+    from fastapi.testclient import TestClient
+
+
+def data_url(im: Image.Image, fmt: str = "PNG") -> str:
+    buf = io.BytesIO()
+    im.save(buf, fmt)
+    return f"data:image/{fmt.lower()};base64," + base64.b64encode(buf.getvalue()).decode()
+
+
+def seven(size: int = 140) -> str:
+    """A drawn 7, white on black, as the page's pad sends it."""
+    im = Image.new("L", (size, size), 0)
+    s = size / 140
+    ImageDraw.Draw(im).line([(30 * s, 30 * s), (110 * s, 30 * s), (60 * s, 120 * s)],
+                            fill=255, width=int(12 * s))
+    return data_url(im)
+
+
+def fake_run(root, name: str, model_name: str, classes, mean, std, framing=None, seed=0):
+    """A run directory with random weights (no training): enough to serve a model."""
+    torch.manual_seed(seed)
+    model = create_model(model_name, num_classes=len(classes))
+    rundir = root / name
+    rundir.mkdir()
+    runs.save_checkpoint(rundir, model, None, {})
+    runs.write_json(rundir / runs.MANIFEST, {
+        "format": runs.FORMAT, "status": "done", "model": runs.describe_model(model),
+        "dataset": {"name": "synthetic", "classes": list(classes), "mean": mean, "std": std,
+                    "framing": framing}, "final": {}})
+    return rundir
+
+
+@pytest.fixture(scope="module")
+def client(tiny_run, tmp_path_factory):
+    root = tmp_path_factory.mktemp("web-runs")
+    lenet1998 = fake_run(root, "lenet1998", "lenet5-1998", list("0123456789"), [0.1307],
+                         [0.3081], "mnist")
+    rgb = fake_run(root, "rgb", "seed4", ["dog", "cat", "boat", "bird"], [0.5, 0.5, 0.5],
+                   [0.25, 0.25, 0.25])
+    resnet = fake_run(root, "resnet", "resnet20", [str(i) for i in range(10)], [0.5] * 3,
+                      [0.25] * 3)
+    return TestClient(create_app([tiny_run, lenet1998, rgb, resnet]))
+
+
+def post(client, path, **body):
+    body.setdefault("run", "tiny")
+    body.setdefault("image", seven())
+    return client.post(path, json=body)
+
+
+# ----------------------------------------------------------------------------- the API
+
+def test_runs_lists_every_run_with_its_layers(client):
+    r = client.get("/api/runs")
+    assert r.status_code == 200
+    by_id = {run["id"]: run for run in r.json()}
+    assert set(by_id) == {"tiny", "lenet1998", "rgb", "resnet"}
+    layers = {layer["name"]: layer for layer in by_id["tiny"]["layers"]}
+    assert layers["maxpool1"]["source"] == "relu1" and layers["conv1"]["source"] == "input"
+    assert layers["maxpool1"]["kernel"] == [2, 2] and layers["maxpool1"]["mode"] == "max"
+    assert by_id["rgb"]["input_shape"] == [3, 32, 32]
+
+
+def test_predict_on_a_drawn_digit(client):
+    r = post(client, "/api/predict")
+    assert r.status_code == 200
+    p = r.json()
+    assert p["label"] in [str(i) for i in range(10)]
+    assert abs(sum(p["probabilities"]) - 1) < 1e-4
+    assert p["second"]["probability"] <= p["probability"]
+
+
+def test_activations_give_every_layer_with_its_shape(client):
+    r = post(client, "/api/activations")
+    assert r.status_code == 200
+    j = r.json()
+    shapes = {layer["name"]: layer["shape"] for layer in j["layers"]}
+    assert shapes == {"conv1": [6, 28, 28], "relu1": [6, 28, 28], "maxpool1": [6, 14, 14],
+                      "conv2": [16, 10, 10], "relu2": [16, 10, 10], "maxpool2": [16, 5, 5],
+                      "flatten": [400], "fc1": [120], "relu3": [120], "fc2": [100],
+                      "relu4": [100], "fc3": [10], "softmax": [10]}
+    conv1 = j["layers"][0]
+    assert len(base64.b64decode(conv1["data"])) == 6 * 28 * 28 and len(conv1["lo"]) == 6
+    assert j["input"]["shape"] == [1, 32, 32]
+    assert len(base64.b64decode(j["input"]["rgb"])) == 32 * 32 * 3
+    assert j["prediction"]["label"] == post(client, "/api/predict").json()["label"]
+
+
+def test_activations_rgb_run_from_an_uploaded_photo(client):
+    photo = np.random.default_rng(0).integers(0, 255, (50, 70, 3), dtype=np.uint8)
+    r = post(client, "/api/activations", run="rgb", image=data_url(Image.fromarray(photo), "JPEG"))
+    assert r.status_code == 200
+    j = r.json()
+    assert j["input"]["shape"] == [3, 32, 32] and len(j["prediction"]["top"]) == 4
+
+
+def test_large_layers_are_capped(client):
+    r = post(client, "/api/activations", run="resnet")
+    assert r.status_code == 200
+    layers = r.json()["layers"]
+    assert any("." in layer["name"] for layer in layers)  # nested names: layer1.0.conv1
+    for layer in layers:
+        if len(layer["shape"]) == 3:
+            _, h, w = layer["shape"]
+            assert layer["shown"] <= MAX_MAPS
+            assert len(base64.b64decode(layer["data"])) == layer["shown"] * h * w
+
+
+def test_filters(client):
+    j = client.get("/api/filters", params={"run": "lenet1998"}).json()
+    names = [layer["name"] for layer in j["layers"]]
+    assert names == ["conv1", "conv2", "conv3"]
+    conv1, c3 = j["layers"][0], j["layers"][1]
+    assert conv1["shape"] == [6, 1, 5, 5] and len(conv1["nearest"]) == 6
+    assert c3["connected"] == lenet_c3_table().int().tolist()
+
+
+def test_kernel_playground(client):
+    r = client.post("/api/kernel", json={"image": seven(), "kernel": "sobel x"})
+    assert r.status_code == 200 and r.json()["output"]["shape"] == [1, 140, 140]
+    r = client.post("/api/kernel", json={"image": seven(), "kernel": "0,-1,0;-1,5,-1;0,-1,0"})
+    assert r.status_code == 200
+    r = client.post("/api/kernel", json={"image": seven(), "kernel": "1,2;3"})
+    assert r.status_code == 422 and "different lengths" in r.json()["detail"]
+    r = client.post("/api/kernel", json={"image": seven(), "kernel": "inf,0;0,-inf"})
+    assert r.status_code == 200  # infinities and NaN are drawn, never a 500
+    r = client.post("/api/kernel", json={"image": seven(), "kernel": [[1, 0], [0]]})
+    assert r.status_code == 422 and "square" in r.json()["detail"]
+
+
+# ----------------------------------------------------------------------------- bad input
+
+def test_too_large_upload_is_413(client):
+    big = base64.b64encode(b"\0" * (MAX_IMAGE_BYTES + 10)).decode()
+    r = post(client, "/api/predict", image=big)
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+
+def test_not_an_image_is_415(client):
+    r = post(client, "/api/predict", image=base64.b64encode(b"hello, not a PNG").decode())
+    assert r.status_code == 415 and "not a readable image" in r.json()["detail"]
+
+
+def test_absurd_dimensions_are_refused_before_decoding(client):
+    im = Image.new("1", (20000, 10), 0)  # tiny file, absurd width
+    r = post(client, "/api/predict", image=data_url(im))
+    assert r.status_code == 413 and "20000x10" in r.json()["detail"]
+
+
+def test_unknown_run_layer_and_unit_are_404(client):
+    assert post(client, "/api/predict", run="nope").status_code == 404
+    assert post(client, "/api/unit", layer="conv9", index=[0, 0, 0]).status_code == 404
+    r = post(client, "/api/unit", layer="maxpool1", index=[0, 14, 0])
+    assert r.status_code == 404 and "outside" in r.json()["detail"]
+    assert client.get("/api/filters", params={"run": "nope"}).status_code == 404
+
+
+@pytest.mark.parametrize("body, code", [
+    (b"{not json", 400), (b'{"run": "tiny"}', 422), (b'{"run": 3, "image": "x"}', 422),
+    (b'{"run": "tiny", "image": "%%%"}', 400), (b'{"run": "tiny", "image": ""}', 400)])
+def test_malformed_requests_are_one_line_4xx(client, body, code):
+    r = client.post("/api/activations", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == code
+    assert isinstance(r.json()["detail"], str) and "\n" not in r.json()["detail"]
+
+
+def test_blank_drawing_is_422(client):
+    r = post(client, "/api/activations", image=data_url(Image.new("L", (140, 140), 0)))
+    assert r.status_code == 422 and "blank" in r.json()["detail"]
+
+
+def test_body_over_the_limit_is_refused_on_its_header(client):
+    r = client.post("/api/predict", content=b"x" * (MAX_IMAGE_BYTES * 2),
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+def test_page_and_openapi(client):
+    assert "<canvas id=\"pad\"" in client.get("/").text
+    assert client.get("/static/app.js").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/runs", "/api/predict", "/api/activations", "/api/filters"} <= set(paths)
+
+
+def test_serve_with_a_bad_rundir_is_one_line_and_exit_7(tmp_path, capsys):
+    from convnet.cli import main
+
+    assert main(["serve", str(tmp_path / "missing")]) == 7
+    assert "not a run directory" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- hover geometry
+
+def test_max_pool_unit_maps_to_its_2x2_window_and_the_winner(client):
+    r = post(client, "/api/unit", layer="maxpool1", index=[2, 5, 6])
+    assert r.status_code == 200
+    u = r.json()
+    assert u["source"] == "relu1"
+    assert u["windows"] == [{"channel": 2, "y": 10, "x": 12, "h": 2, "w": 2}]
+    c, y, x = u["winner"]
+    assert c == 2 and 10 <= y < 12 and 12 <= x < 14
+    window = u["arithmetic"]["window"]
+    r, q = u["arithmetic"]["winner"]
+    assert window[r][q] == max(max(row) for row in window) == u["value"]
+
+
+def test_conv_unit_maps_to_its_patch_in_exactly_the_c3_connected_maps(client):
+    table = lenet_c3_table()
+    for o in (0, 6, 12, 15):
+        u = post(client, "/api/unit", run="lenet1998", layer="conv2", index=[o, 3, 4]).json()
+        connected = table[o].nonzero().flatten().tolist()
+        assert u["source"] == "stanh2"  # S2's squashing output feeds C3
+        assert [w["channel"] for w in u["windows"]] == connected
+        assert all((w["y"], w["x"], w["h"], w["w"]) == (3, 4, 5, 5) for w in u["windows"])
+        a = u["arithmetic"]
+        assert a["total"] == pytest.approx(a["output"], abs=1e-3)  # Σ w·x + b is the unit
+
+
+def test_conv_unit_arithmetic_adds_up_on_the_trained_run(client):
+    u = post(client, "/api/unit", layer="conv1", index=[1, 10, 12]).json()
+    a = u["arithmetic"]
+    assert u["source"] == "input" and u["windows"] == [
+        {"channel": 0, "y": 10, "x": 12, "h": 5, "w": 5}]
+    patch, w = np.array(a["terms"][0]["patch"]), np.array(a["terms"][0]["weights"])
+    assert (patch * w).sum() + a["bias"] == pytest.approx(u["value"], abs=1e-3)
+
+
+def test_fc_and_flatten_units(client):
+    u = post(client, "/api/unit", layer="flatten", index=[27]).json()
+    assert u["windows"] == [{"channel": 1, "y": 0, "x": 2, "h": 1, "w": 1}]  # 27 = (1·5+0)·5+2
+    u = post(client, "/api/unit", layer="fc1", index=[3]).json()
+    a = u["arithmetic"]
+    assert a["n_inputs"] == 400 and len(u["inputs"]) == len(a["terms"]) == 8
+    assert a["total"] == pytest.approx(a["output"], abs=1e-3)

@@ -1,0 +1,95 @@
+"""``convnet serve`` end to end in a real headless Chromium: draw, read the guess, hover a unit.
+
+Needs Debian's ``chromium`` and Playwright for Python (``.ci/run`` installs both). Without
+them the test skips, except under CI (``CI=true``), where a missing browser is a failure.
+"""
+
+import itertools
+import os
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking"]
+
+
+def need(what: str, ok: bool) -> None:
+    if not ok:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{what} is missing: .ci/run must install it")
+        pytest.skip(f"{what} is not installed")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    need("playwright (pip)", sync_playwright is not None)
+    need("chromium (apt)", shutil.which("chromium") is not None)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    """uvicorn serving the tiny run on a free port, in a background thread."""
+    import uvicorn
+
+    from convnet.web import create_app
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    srv = uvicorn.Server(uvicorn.Config(create_app([tiny_run]), host="127.0.0.1", port=port,
+                                        log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.time() + 30
+    while not srv.started and time.time() < deadline:
+        time.sleep(0.05)
+    assert srv.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}/"
+    srv.should_exit = True
+    thread.join(10)
+
+
+def draw_seven(page) -> None:
+    """A mouse stroke across the pad: the top bar and the diagonal of a 7."""
+    box = page.locator("#pad").bounding_box()
+    points = [(70, 60), (210, 60), (120, 240)]
+    page.mouse.move(box["x"] + points[0][0], box["y"] + points[0][1])
+    page.mouse.down()
+    for (x0, y0), (x1, y1) in itertools.pairwise(points):
+        for t in range(1, 16):
+            page.mouse.move(box["x"] + x0 + (x1 - x0) * t / 15, box["y"] + y0 + (y1 - y0) * t / 15)
+    page.mouse.up()
+
+
+def test_draw_predict_and_hover_a_pooled_unit(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    page.wait_for_selector(".layer[data-name=maxpool1]")
+    draw_seven(page)
+    page.wait_for_selector("#guess", timeout=15_000)
+    assert page.inner_text("#guess") in [str(i) for i in range(10)]
+    assert "second guess" in page.inner_text("#prediction")
+    page.wait_for_selector('.layer[data-name=maxpool1] .map[data-channel="0"] canvas')
+    unit = page.locator('.layer[data-name=maxpool1] .map[data-channel="0"] canvas').bounding_box()
+    page.mouse.move(unit["x"] + unit["width"] * 0.5, unit["y"] + unit["height"] * 0.4)
+    outline = page.locator(".layer[data-name=relu1] .outline").first
+    outline.wait_for(timeout=10_000)
+    assert (outline.get_attribute("data-h"), outline.get_attribute("data-w")) == ("2", "2")
+    assert page.locator(".layer[data-name=relu1] .winner").count() == 1
+    assert "max(window)" in page.inner_text("#panel")
+    assert errors == []
+    page.close()
