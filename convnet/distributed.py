@@ -126,7 +126,7 @@ def launch(cfg, processes: int) -> dict:
 
     ctx = mp.get_context("spawn")
     results = ctx.SimpleQueue()
-    cfg = replace(cfg, progress=False, distributed=processes)
+    cfg = replace(cfg, distributed=processes)  # rank 0 alone draws the progress bar
     try:
         mp.start_processes(_worker, (cfg, processes, free_port(), results), nprocs=processes,
                            start_method="spawn")

@@ -102,16 +102,8 @@ def kind_of(m: nn.Module, same_shape: bool) -> str:
 def layer_graph(model: nn.Module) -> dict[str, LayerInfo]:
     """Every leaf layer in execution order, with the layer it reads from (see module docstring)."""
     x = torch.zeros(1, *model.input_shape)
-    inputs: dict[str, torch.Tensor] = {}
-    hooks = [m.register_forward_pre_hook(lambda mod, args, name=name: inputs.setdefault(name, args[0]))
-             for name, m in named_layers(model)]
     modules = dict(named_layers(model))
-    try:
-        with recording(model) as outputs, torch.no_grad():
-            model(x)
-    finally:
-        for h in hooks:
-            h.remove()
+    outputs, inputs = forward_with_inputs(model, x)  # detached: same storage, so same_tensor works
     graph, seen = {}, [("input", x)]
     for name, out in outputs.items():
         base = name.split("#")[0]
