@@ -110,9 +110,11 @@ def session(source: bytes | str | Path, threads: int | None = None):
 class Sessions:
     """Two onnxruntime sessions on one graph: a single thread for small batches, all for big.
 
-    Waking a thread pool costs more than LeNet-5's whole forward pass on one image (measured in
-    ``benchmarks/infer_speed.py``: 1 thread runs batch 1 about 1.6x faster than the default
-    pool), while big batches split across the cores.
+    A thread pool's hand-offs cost about as much as LeNet-5's whole forward pass on one image.
+    On a quiet 2-core machine the default pool, spinning, is slightly faster at batch 1 (38k vs
+    33k images/s, ``benchmarks/infer_speed.py``); on a busy one the single thread is 1.6x faster
+    (27k vs 17k with a training job on the same cores), and a web server or a script is rarely
+    alone on its machine. Big batches split across the cores either way.
     """
 
     SMALL = 16  # batches up to this size run on one thread
