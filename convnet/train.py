@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
@@ -172,8 +173,8 @@ def loss_fn(cfg: TrainConfig, logits: torch.Tensor, y: torch.Tensor) -> torch.Te
     raise ConvnetError(f"--loss must be cross-entropy or sse, got {cfg.loss!r}")
 
 
-def torch_step(cfg: TrainConfig, forward: torch.nn.Module, opt: torch.optim.Optimizer,
-               x: torch.Tensor, y: torch.Tensor, lr: float,
+def torch_step(cfg: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor],
+               opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, lr: float,
                weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """Forward, loss, backward and update on one batch with autograd; (loss, logits).
 
@@ -304,6 +305,9 @@ def from_manifest(path: str | Path, out: str | None = None, progress: bool = Tru
 def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True) -> Run:
     """Reopen a run at its last checkpoint; ``epochs`` may extend it."""
     rundir = Path(rundir)
+    if distributed.world()[1] > 1:
+        raise ConvnetError("--resume runs in one process; start it without torchrun (the global "
+                           "batch, and so the maths, stay the same)")
     saved = runs.read_manifest(rundir)
     cfg = TrainConfig(**{**saved["config"], "progress": progress})
     if epochs is not None:
