@@ -113,6 +113,7 @@ def cmd_train(args) -> None:
         if not args.quiet and run.rank == 0:
             print(f"training {args.model} on {run.cfg.dataset} -> {run.rundir}", file=sys.stderr)
     result = train.fit(run)
+    distributed.finish()  # under torchrun: leave the process group before exiting
     if distributed.world()[0] == 0:  # under torchrun, one rank reports
         show_result(args, result)
 

@@ -20,6 +20,7 @@ single process only approximately; LeNet-5 has none.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from dataclasses import replace
@@ -108,11 +109,25 @@ def _worker(rank: int, cfg, size: int, port: int, results) -> None:
         result = train.fit(train.start(cfg))
         if rank == 0:
             results.put(("ok", result))
+        finish()
     except errors.ConvnetError as e:
         results.put((type(e).__name__, str(e)))
-    finally:
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        finish(wait=False)  # the other ranks may never get here: do not wait for them
+
+
+def finish(wait: bool = True) -> None:
+    """Leave the process group cleanly (no-op with one rank).
+
+    Without this, a gloo rank that exits while its DDP reducer is still alive can abort at
+    interpreter shutdown ("terminate called without an active exception", SIGABRT), which
+    fails the whole launch after the training itself succeeded.
+    """
+    if not dist.is_initialized():
+        return
+    if wait:
+        dist.barrier()  # no rank tears its connections down while another still uses them
+    gc.collect()  # DDP's reducer sits in reference cycles: free it while gloo is still up
+    dist.destroy_process_group()
 
 
 def launch(cfg, processes: int) -> dict:
