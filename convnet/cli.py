@@ -107,6 +107,7 @@ def cmd_train(args) -> None:
         values["input_shape"] = list(parse_shape(args.input)) if args.input else None
         values["progress"] = not args.quiet
         cfg = train.TrainConfig(**values)
+        train.check_config(cfg)  # before any process is spawned or any data is read
         if cfg.distributed > 1 and distributed.world()[1] == 1:  # spawn the ranks here
             return show_result(args, distributed.launch(cfg, cfg.distributed))
         run = train.start(cfg)

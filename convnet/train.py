@@ -67,6 +67,33 @@ class TrainConfig:
                                    # and losses; weights copied back before every checkpoint)
 
 
+def check_config(cfg: TrainConfig) -> None:
+    """Refuse numbers no run can use, naming the flag and echoing the value (before any work).
+
+    Raises:
+        ConvnetError: e.g. ``--batch-size must be a whole number >= 1, got 0``.
+    """
+    whole = {"epochs": (cfg.epochs, 1), "batch_size": (cfg.batch_size, 1),
+             "shift": (cfg.shift, 0), "distributed": (cfg.distributed, 1)}
+    if cfg.limit is not None:
+        whole["limit"] = (cfg.limit, 1)
+    for name, (value, low) in whole.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ConvnetError(f"--{name.replace('_', '-')} must be a whole number >= {low}, "
+                               f"got {value!r}")
+    ranges = {"lr": (cfg.lr, 0.0, math.inf, "> 0"),  # (value, low, high, in words)
+              "momentum": (cfg.momentum, 0.0, 1.0, "in [0, 1)"),
+              "weight_decay": (cfg.weight_decay, 0.0, math.inf, ">= 0"),
+              "label_smoothing": (cfg.label_smoothing, 0.0, 1.0, "in [0, 1)")}
+    for name, (value, low, high, words) in ranges.items():
+        ok = math.isfinite(value) and low <= value < high and (name != "lr" or value > 0)
+        if not ok:
+            raise ConvnetError(f"--{name.replace('_', '-')} must be a finite number {words}, "
+                               f"got {value!r}")
+    if cfg.schedule not in ("onecycle", "constant"):
+        raise ConvnetError(f"--schedule must be onecycle or constant, got {cfg.schedule!r}")
+
+
 @dataclass
 class Split:
     """One split on the device: normalised images and labels."""
@@ -258,6 +285,7 @@ def new_rundir(cfg: TrainConfig) -> Path:
 
 def start(cfg: TrainConfig) -> Run:
     """A fresh run: data, model (seeded init), optimizer, manifest."""
+    check_config(cfg)
     device = resolve_device(cfg.device)
     rank, ranks = distributed.world()
     if ranks > 1:
@@ -312,6 +340,7 @@ def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True)
     cfg = TrainConfig(**{**saved["config"], "progress": progress})
     if epochs is not None:
         cfg.epochs = epochs
+    check_config(cfg)
     device = resolve_device(cfg.device)
     model = place(cfg, runs.build_model(saved["model"]), device)
     weights, optim_state, meta = runs.load_checkpoint(rundir)

@@ -143,6 +143,8 @@ CASES = [
     Case("train", "loss becomes NaN (learning rate far too high)",
          lambda w: train(w, "--limit", "256", "--batch-size", "16", "--epochs", "1",
                          "--lr", "1e10"), 8),
+    Case("train", "zero epochs", lambda w: train(w, "--epochs", "0"), 1),
+    Case("train", "a negative learning rate", lambda w: train(w, "--lr", "-0.1"), 1),
     Case("train", "--out already holds a run",
          lambda w: ["train", "lenet5", "--data", w.data(), "--out", w.run(), "--quiet"], 7),
     Case("train", "--resume of a folder that is not a run",

@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from convnet.data.loader import random_shift
-from convnet.train import TrainConfig, learning_rate, loss_fn
+from convnet.errors import ConvnetError
+from convnet.train import TrainConfig, check_config, learning_rate, loss_fn, resume, start
 
 
 def test_short_real_mnist_run_beats_95_percent(mnist_run):
@@ -44,3 +45,39 @@ def test_random_shift_moves_whole_images_and_fills_the_border():
     assert torch.equal(random_shift(x, 0, torch.Generator(), 0.0), x)
     again = random_shift(x, 2, torch.Generator().manual_seed(0), fill=-5.0)
     assert torch.equal(out, again)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "--epochs must be a whole number >= 1, got 0"),
+    ("batch_size", 0, "--batch-size must be a whole number >= 1, got 0"),
+    ("batch_size", 2.5, "--batch-size must be a whole number >= 1, got 2.5"),
+    ("limit", 0, "--limit must be a whole number >= 1, got 0"),
+    ("shift", -1, "--shift must be a whole number >= 0, got -1"),
+    ("distributed", 0, "--distributed must be a whole number >= 1, got 0"),
+    ("lr", 0.0, "--lr must be a finite number > 0, got 0.0"),
+    ("lr", -1.0, "--lr must be a finite number > 0, got -1.0"),
+    ("lr", float("nan"), "--lr must be a finite number > 0, got nan"),
+    ("lr", float("inf"), "--lr must be a finite number > 0, got inf"),
+    ("momentum", 1.0, "--momentum must be a finite number in [0, 1), got 1.0"),
+    ("weight_decay", -0.1, "--weight-decay must be a finite number >= 0, got -0.1"),
+    ("label_smoothing", 2.0, "--label-smoothing must be a finite number in [0, 1), got 2.0"),
+    ("schedule", "cosine", "--schedule must be onecycle or constant, got 'cosine'"),
+])
+def test_impossible_numbers_are_refused_before_any_work(field, value, message, tmp_path):
+    cfg = TrainConfig(**{field: value}, data_dir=str(tmp_path / "nothing-here"),
+                      out=str(tmp_path / "r"))
+    with pytest.raises(ConvnetError) as e:
+        start(cfg)  # the data folder is empty: reaching the reader would be a DataError
+    assert str(e.value) == message and type(e.value) is ConvnetError
+    assert not (tmp_path / "r").exists()  # nothing was written
+
+
+def test_the_defaults_and_the_edges_of_each_range_pass():
+    check_config(TrainConfig())
+    check_config(TrainConfig(epochs=1, batch_size=1, limit=1, shift=0, lr=1e-9, momentum=0.0,
+                             label_smoothing=0.0, weight_decay=0.0, schedule="constant"))
+
+
+def test_resume_with_zero_epochs_is_refused(tiny_run):
+    with pytest.raises(ConvnetError, match="--epochs"):
+        resume(tiny_run, epochs=0, progress=False)
