@@ -45,13 +45,27 @@ def resolve_model(name_or_spec: str, input_text: str | None):
     if name_or_spec in list_models():
         model = create_model(name_or_spec, in_chans=shape[0] if shape else None)
         if shape and tuple(shape) != model.input_shape:
-            if model.spec is None:
-                raise SpecError(f"{name_or_spec} is built for {model.input_shape}; "
-                                f"it cannot take --input {input_text}")
-            model = Network.from_spec(model.spec, shape)
+            if model.spec is not None:  # a spec line is rebuilt, with its own shape checks
+                return Network.from_spec(model.spec, shape)
+            takes_input(model, shape, f"{name_or_spec} (built for "
+                        f"{'x'.join(map(str, model.input_shape))})", input_text)
+            model.input_shape = tuple(shape)
         return model
     check_model_or_spec(name_or_spec)  # one-line ModelError listing the known names
     return Network.from_spec(name_or_spec, shape or (1, 32, 32))
+
+
+def takes_input(model, shape: tuple, what: str, input_text: str) -> None:
+    """A block-built model (ResNet, DenseNet...) has no spec to re-check: try one zero image."""
+    import torch
+
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, *shape))
+    except RuntimeError as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise SpecError(f"{what} cannot take --input {input_text}: {reason}") from None
 
 
 # ----------------------------------------------------------------------------- handlers

@@ -102,6 +102,13 @@ def test_summary_lenet5_flattens_400_into_fc1_and_shows_the_arithmetic(capsys):
     assert "63,802" in table
 
 
+def test_summary_of_a_block_built_model_at_another_input_size(capsys):
+    # resnet20 ends in global average pooling, so MNIST's unpadded 28x28 fits it too
+    s = json.loads(cli(capsys, "summary", "resnet20", "--input", "1x28x28", "--json")[1])
+    assert s["input_shape"] == [1, 28, 28] and s["total_params"] == 269_434
+    assert s["layers"][0]["output_shape"] == [16, 28, 28]
+
+
 def test_summary_of_a_spec_line(capsys):
     code, out, _ = cli(capsys, "summary", LENET_SPEC, "--input", "1x32x32", "--json")
     s = json.loads(out)
@@ -182,6 +189,8 @@ def test_bad_input_in_a_real_process_is_one_line_and_an_exit_code():
      ["layer 2", "stride 2 does not tile", "29x29"]),
     (["summary", "lenet5", "--input", "1x32"], 3, ["--input", "'1x32'"]),
     (["summary", "lenet5", "--bogus"], 2, ["unrecognized arguments: --bogus"]),
+    (["summary", "densenet121", "--input", "3x16x16"], 3,  # a block-built model: no spec line
+     ["densenet121 (built for 3x224x224) cannot take --input 3x16x16", "too small"]),
     (["nosuchcommand"], 2, ["invalid choice"]),
 ])
 def test_bad_definitions(capsys, argv, code, words):
