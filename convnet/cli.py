@@ -241,7 +241,8 @@ def cmd_show(args) -> None:
 def cmd_report(args) -> None:
     from .viz.report import parse_inputs, write_report
 
-    path = write_report(args.rundir, args.out, parse_inputs(args.inputs), args.data)
+    path = write_report(args.rundir, args.out, parse_inputs(args.inputs), args.data,
+                        progress=not args.quiet)
     print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -405,6 +406,7 @@ def build_parser() -> Parser:
     p.add_argument("--inputs", metavar="N,M,...", help="test-set indices for the layer-by-layer "
                    "views (default: one right and one wrong image per class, up to 10 classes)")
     p.add_argument("--data", help="local dataset directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=cmd_report)
 
     p = sub.add_parser("serve", parents=[common], help="draw a digit and watch every layer of "

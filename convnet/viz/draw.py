@@ -58,6 +58,36 @@ def save(fig, path: str | Path) -> str:
     return str(path)
 
 
+def mosaic(panels: list[np.ndarray], rows: int, cols: int, gap: int, label_gap: int = 0
+           ) -> tuple[np.ndarray, list[tuple[float, float]]]:
+    """Panels tiled row by row into one array, NaN between them; the top centre of each panel.
+
+    Each row of panels has ``label_gap`` empty rows above it, where a panel's title goes.
+
+    Drawing one image instead of one matplotlib Axes per panel is what keeps a report with
+    hundreds of maps at a few seconds (an Axes costs ~14 ms to make, an image nothing).
+
+    Shape:
+        panels: n arrays of (h, w) -> (rows * (label_gap + h + gap) - gap,
+        cols * (w + gap) - gap), with h, w the largest panel's sides.
+
+    Example:
+        >>> m, tops = mosaic([np.ones((2, 2)), np.zeros((2, 2))], 1, 2, gap=1)
+        >>> m.shape, tops
+        ((2, 5), [(0.5, -0.5), (3.5, -0.5)])
+    """
+    h = max(p.shape[0] for p in panels)
+    w = max(p.shape[1] for p in panels)
+    step_y, step_x = h + gap + label_gap, w + gap
+    out = np.full((rows * step_y - gap, cols * step_x - gap), np.nan)
+    tops = []
+    for i, panel in enumerate(panels):
+        y, x = (i // cols) * step_y + label_gap, (i % cols) * step_x
+        out[y:y + panel.shape[0], x:x + panel.shape[1]] = panel
+        tops.append((x + (panel.shape[1] - 1) / 2, y - 0.5))  # pixel centres are integers
+    return out, tops
+
+
 def draw_grid(panels: list[np.ndarray], rows: int, cols: int, path: str | Path, title: str,
               labels: list[str] | None = None, cmap: str = "gray", symmetric: bool = False,
               panel_inches: float = 1.1) -> Grid:
@@ -76,13 +106,18 @@ def draw_grid(panels: list[np.ndarray], rows: int, cols: int, path: str | Path, 
     if symmetric:
         lo, hi = -max(abs(lo), abs(hi), 1e-12), max(abs(lo), abs(hi), 1e-12)
     side = panel_inches + (0.25 if labels else 0.0)
-    fig, axes = plt.subplots(rows, cols, squeeze=False, layout="constrained",
-                             figsize=(max(4.0, side * cols), side * rows + 0.6))
-    for ax in axes.flat:
-        ax.axis("off")
-    for i, (ax, panel) in enumerate(zip(axes.flat, panels)):
-        ax.imshow(panel, cmap=cmap, vmin=lo, vmax=hi, interpolation="nearest")
-        if labels:
-            ax.set_title(labels[i], fontsize=7)
+    fig, ax = plt.subplots(layout="constrained",
+                           figsize=(max(4.0, side * cols), side * rows + 0.6))
+    ax.axis("off")
+    if panels:
+        size = max(max(p.shape) for p in panels)
+        gap = max(1, round(0.1 * size))  # a thin white line between panels
+        label_gap = max(2, round(0.3 * size)) if labels else 0  # room for a panel's title
+        image, tops = mosaic(panels, rows, cols, gap, label_gap)
+        colours = plt.get_cmap(cmap).copy()
+        colours.set_bad("white")  # the NaN between panels
+        ax.imshow(image, cmap=colours, vmin=lo, vmax=hi, interpolation="nearest")
+        for label, (x, y) in zip(labels or [], tops):
+            ax.text(x, y - 0.3, label, fontsize=7, ha="center", va="bottom")
     fig.suptitle(title, fontsize=10)
     return Grid(save(fig, path), title, rows, cols, len(panels), list(labels or []))

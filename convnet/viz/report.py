@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
 from ..errors import ConvnetError
 from ..evaluate import Evaluation, batched_logits, plot_confusion, prepared_split
@@ -227,13 +228,14 @@ def layer_view(model, ts: ScoredSplit, i: int, tmp: Path) -> str:
 
 
 def render_report(rundir: str | Path, inputs: list[int] | None = None,
-                  data_dir: str | None = None) -> str:
+                  data_dir: str | None = None, progress: bool = False) -> str:
     """The report page for a run as one HTML string (see the module docstring).
 
     Args:
         inputs (list[int] | None): test-set indices for the layer views. Default: one right
             and one wrong image per class, for up to 10 classes.
         data_dir (str | None): where the run's dataset is. Default: the run's own setting.
+        progress (bool): a progress bar over the layer views (the slow part). Default: False.
 
     Raises:
         RunError: not a usable run. DataError: the test data is missing or corrupt.
@@ -248,7 +250,9 @@ def render_report(rundir: str | Path, inputs: list[int] | None = None,
     chosen = default_inputs(ts) if inputs is None else inputs
     name = manifest["dataset"]["name"]
     with tempfile.TemporaryDirectory(prefix="convnet-report-") as tmp:
-        views = "".join(layer_view(model, ts, i, Path(tmp)) for i in chosen)
+        views = "".join(layer_view(model, ts, i, Path(tmp))
+                        for i in tqdm(chosen, desc="layer views", unit="image",
+                                      disable=not progress, leave=False))
         sections = [summary_section(model), curves_section(read_metrics(Path(rundir)), Path(tmp)),
                     confusion_section(ts, name, Path(tmp)), misclassified_section(ts),
                     f'<section id="layers"><h2>Layer by layer</h2>{views}</section>']
@@ -258,9 +262,9 @@ def render_report(rundir: str | Path, inputs: list[int] | None = None,
 
 
 def write_report(rundir: str | Path, out: str | Path, inputs: list[int] | None = None,
-                 data_dir: str | None = None) -> Path:
+                 data_dir: str | None = None, progress: bool = False) -> Path:
     """Render the report and write it atomically to ``out`` (a crash leaves no half file)."""
-    page = render_report(rundir, inputs, data_dir)
+    page = render_report(rundir, inputs, data_dir, progress)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
 
