@@ -59,3 +59,25 @@ def test_seed4_trains_on_the_four_tutorial_classes(cifar_root, tmp_path, capsys)
     [pred] = json.loads(capsys.readouterr().out)
     assert pred["label"] in ("dog", "cat", "ship", "bird")
     assert sum(t["probability"] for t in pred["top"]) == pytest.approx(1.0, abs=1e-5)
+
+
+SMALL = ["tinyvgg", "resnet20", "vgg11-small", "densenet-small", "googlenet-small",
+         "alexnet-small", "zfnet-small", "seed4", "lenet5"]
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_every_small_model_trains_on_cifar10(name, cifar_root, tmp_path, capsys):
+    # `convnet train MODEL --dataset cifar10` for each small model: a few steps on the real
+    # pickle format, RGB 32x32, the model built for 3 channels and 10 classes, a loadable run.
+    out = tmp_path / name
+    code = main(["train", name, "--dataset", "cifar10", "--data", str(cifar_root), "--epochs", "1",
+                 "--limit", "64", "--batch-size", "32", "--out", str(out), "--quiet", "--json"])
+    assert code == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    manifest = json.loads((out / "run.json").read_text())
+    assert manifest["model"]["input_shape"] == [3, 32, 32]
+    assert manifest["model"]["num_classes"] == 10 and manifest["status"] == "finished"
+    assert 0.0 <= result["test_accuracy"] <= 1.0 and result["epoch"] == 1
+    assert main(["evaluate", str(out), "--data", str(cifar_root), "--json"]) == 0
+    evaluation = json.loads(capsys.readouterr().out)
+    assert evaluation["accuracy"] == pytest.approx(result["test_accuracy"])
