@@ -154,6 +154,8 @@ def cmd_evaluate(args) -> None:
 def cmd_predict(args) -> None:
     from .predict import Predictor
 
+    if args.top < 1:
+        raise ConvnetError(f"--top must be at least 1, got {args.top}")
     predictor = Predictor.open(args.rundir, backend=args.backend)
     results = predictor.predict(list(args.images), top=args.top, invert=args.invert)
     if args.json:

@@ -160,6 +160,7 @@ CASES = [
          lambda w: ["predict", weights_file(w, b""), w.image()], 7),
     Case("predict", "not an image",
          lambda w: ["predict", w.run(), w.file("notes.png", b"just some text\n")], 6),
+    Case("predict", "--top 0", lambda w: ["predict", w.run(), w.image(), "--top", "0"], 1),
     Case("predict", "empty image file", lambda w: ["predict", w.run(), w.file("empty.png", b"")],
          6),
     Case("predict", "image file not found", lambda w: ["predict", w.run(), w.root / "gone.png"],
