@@ -123,7 +123,8 @@ def cmd_train(args) -> None:
         cfg = train.TrainConfig(**values)
         train.check_config(cfg)  # before any process is spawned or any data is read
         if cfg.distributed > 1 and distributed.world()[1] == 1:  # spawn the ranks here
-            return show_result(args, distributed.launch(cfg, cfg.distributed))
+            return show_result(args, distributed.launch(train.train_config, cfg,
+                                                         cfg.distributed))
         run = train.start(cfg)
         if not args.quiet and run.rank == 0:
             print(f"training {args.model} on {run.cfg.dataset} -> {run.rundir}", file=sys.stderr)

@@ -23,7 +23,10 @@ from __future__ import annotations
 import gc
 import os
 import socket
+import warnings
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -98,15 +101,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, cfg, size: int, port: int, results) -> None:
-    """One spawned rank: join the group, train, send rank 0's result (or the error) home."""
+def _worker(rank: int, target, cfg, size: int, port: int, results) -> None:
+    """One spawned rank: join the group, run ``target(cfg)``, send rank 0's result home."""
     os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(size),
                       MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))  # the cores are shared
-    from . import train  # train imports this module: import it late
-
+    if rank:
+        warnings.simplefilter("ignore")  # rank 0 speaks for all: each warning once
+    else:  # one line, as the CLI prints them (a spawned process starts with Python's format)
+        warnings.formatwarning = lambda msg, *args, **kwargs: f"warning: {msg}\n"
     try:
-        result = train.fit(train.start(cfg))
+        result = target(cfg)
         if rank == 0:
             results.put(("ok", result))
         finish()
@@ -130,8 +135,12 @@ def finish(wait: bool = True) -> None:
     dist.destroy_process_group()
 
 
-def launch(cfg, processes: int) -> dict:
-    """Train ``cfg`` on ``processes`` ranks on this machine; rank 0's final metrics.
+def launch(target: Callable[[Any], dict], cfg, processes: int) -> dict:
+    """Run ``target(cfg)`` on ``processes`` ranks on this machine; rank 0's result.
+
+    ``target`` is the training entry point (``train.train_config``); it is passed in, not
+    imported, so that this module stays below the trainer, and it must be a module-level
+    function (the ranks are spawned processes and receive it by name).
 
     Raises:
         ConvnetError (the worker's own subclass): a rank failed with a convnet error.
@@ -143,8 +152,8 @@ def launch(cfg, processes: int) -> dict:
     results = ctx.SimpleQueue()
     cfg = replace(cfg, distributed=processes)  # rank 0 alone draws the progress bar
     try:
-        mp.start_processes(_worker, (cfg, processes, free_port(), results), nprocs=processes,
-                           start_method="spawn")
+        mp.start_processes(_worker, (target, cfg, processes, free_port(), results),
+                           nprocs=processes, start_method="spawn")
     except mp.ProcessRaisedException as e:
         raise errors.RunError(f"a training process failed: {str(e).strip().splitlines()[-1]}") \
             from None

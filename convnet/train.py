@@ -381,6 +381,11 @@ def diverged(run: Run, epoch: int, step: int, value: float) -> None:
                         f"try a lower --lr than {run.cfg.lr:g}")
 
 
+def train_config(cfg: TrainConfig) -> dict:
+    """A fresh run of ``cfg``, trained to the end: what every rank of ``--distributed N`` runs."""
+    return fit(start(cfg))
+
+
 def fit(run: Run) -> dict:
     """Train ``run`` to its last epoch; its final metrics (rank 0), after writing run.json."""
     numpy_engine = numpy_trainer(run.cfg, run.model, run.optimizer)  # None: torch autograd

@@ -7,7 +7,7 @@ import torch
 
 from convnet import distributed, runs
 from convnet.errors import ConvnetError
-from convnet.train import TrainConfig, fit, start
+from convnet.train import TrainConfig, fit, start, train_config
 
 
 def weights(rundir):
@@ -22,7 +22,7 @@ def test_two_gloo_ranks_match_one_process(tiny_data, tmp_path, batch_size):  # 3
     cfg = {"data_dir": str(tiny_data), "epochs": 2, "batch_size": batch_size, "progress": False,
            "optimizer": "momentum", "lr": 0.05}
     single = fit(start(TrainConfig(**cfg, out=str(tmp_path / "single"))))
-    double = distributed.launch(TrainConfig(**cfg, out=str(tmp_path / "ddp")), 2)
+    double = distributed.launch(train_config, TrainConfig(**cfg, out=str(tmp_path / "ddp")), 2)
 
     one, two = weights(tmp_path / "single"), weights(tmp_path / "ddp")
     assert one.keys() == two.keys()
@@ -49,4 +49,4 @@ def test_shard_weights_make_the_global_mean():
 def test_a_bad_config_fails_with_one_line_from_the_ranks(tiny_data, tmp_path):
     cfg = TrainConfig(model="nosuchmodel", data_dir=str(tiny_data), out=str(tmp_path / "x"))
     with pytest.raises(ConvnetError, match="nosuchmodel"):
-        distributed.launch(cfg, 2)
+        distributed.launch(train_config, cfg, 2)
