@@ -114,8 +114,7 @@ def draw_grid(panels: list[np.ndarray], rows: int, cols: int, path: str | Path, 
         gap = max(1, round(0.1 * size))  # a thin white line between panels
         label_gap = max(2, round(0.3 * size)) if labels else 0  # room for a panel's title
         image, tops = mosaic(panels, rows, cols, gap, label_gap)
-        colours = plt.get_cmap(cmap).copy()
-        colours.set_bad("white")  # the NaN between panels
+        colours = plt.get_cmap(cmap).with_extremes(bad="white")  # the NaN between panels
         ax.imshow(image, cmap=colours, vmin=lo, vmax=hi, interpolation="nearest")
         for label, (x, y) in zip(labels or [], tops):
             ax.text(x, y - 0.3, label, fontsize=7, ha="center", va="bottom")
