@@ -10,10 +10,9 @@ import argparse
 import json
 import os
 import sys
-import warnings
 from dataclasses import fields
 
-from .errors import ConvnetError, SpecError
+from .errors import ConvnetError, SpecError, one_line_warnings
 
 EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 2, 70, 130
 
@@ -37,35 +36,22 @@ def parse_shape(text: str) -> tuple[int, int, int]:
 
 
 def resolve_model(name_or_spec: str, input_text: str | None):
-    """A registered model (rebuilt for --input if it is spec-based) or a spec line."""
+    """A registered model (rebuilt for --input if it is spec-based) or a spec line.
+
+    A block-built model (ResNet, DenseNet...) has no spec line to rebuild: it is returned as
+    built, and ``cmd_summary`` tries it at the --input size.
+    """
     from .models import Network
     from .registry import check_model_or_spec, create_model, list_models
 
     shape = parse_shape(input_text) if input_text else None
     if name_or_spec in list_models():
         model = create_model(name_or_spec, in_chans=shape[0] if shape else None)
-        if shape and tuple(shape) != model.input_shape:
-            if model.spec is not None:  # a spec line is rebuilt, with its own shape checks
-                return Network.from_spec(model.spec, shape)
-            takes_input(model, shape, f"{name_or_spec} (built for "
-                        f"{'x'.join(map(str, model.input_shape))})", input_text)
-            model.input_shape = tuple(shape)
+        if shape and tuple(shape) != model.input_shape and model.spec is not None:
+            return Network.from_spec(model.spec, shape)  # with its own shape checks
         return model
     check_model_or_spec(name_or_spec)  # one-line ModelError listing the known names
     return Network.from_spec(name_or_spec, shape or (1, 32, 32))
-
-
-def takes_input(model, shape: tuple, what: str, input_text: str) -> None:
-    """A block-built model (ResNet, DenseNet...) has no spec to re-check: try one zero image."""
-    import torch
-
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(1, *shape))
-    except RuntimeError as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise SpecError(f"{what} cannot take --input {input_text}: {reason}") from None
 
 
 # ----------------------------------------------------------------------------- handlers
@@ -93,7 +79,15 @@ def cmd_models(args) -> None:
 def cmd_summary(args) -> None:
     from .summary import summarize
 
-    summary = summarize(resolve_model(args.model, args.input))
+    model = resolve_model(args.model, args.input)
+    shape = parse_shape(args.input) if args.input else model.input_shape
+    try:
+        summary = summarize(model, shape)
+    except RuntimeError as e:  # only a block-built model meets --input unchecked (see above)
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        built = "x".join(map(str, model.input_shape))
+        raise SpecError(f"{args.model} (built for {built}) cannot take --input {args.input}: "
+                        f"{reason}") from None
     print(json.dumps(summary.to_json(), indent=2) if args.json else summary.table())
 
 
@@ -121,8 +115,8 @@ def cmd_train(args) -> None:
         values["input_shape"] = list(parse_shape(args.input)) if args.input else None
         values["progress"] = not args.quiet
         cfg = train.TrainConfig(**values)
-        train.check_config(cfg)  # before any process is spawned or any data is read
         if cfg.distributed > 1 and distributed.world()[1] == 1:  # spawn the ranks here
+            train.check_config(cfg)  # start() checks too, but only inside the spawned ranks
             return show_result(args, distributed.launch(train.train_config, cfg,
                                                          cfg.distributed))
         run = train.start(cfg)
@@ -155,8 +149,6 @@ def cmd_evaluate(args) -> None:
 def cmd_predict(args) -> None:
     from .predict import Predictor
 
-    if args.top < 1:
-        raise ConvnetError(f"--top must be at least 1, got {args.top}")
     predictor = Predictor.open(args.rundir, backend=args.backend)
     results = predictor.predict(list(args.images), top=args.top, invert=args.invert)
     if args.json:
@@ -425,7 +417,7 @@ def build_parser() -> Parser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"warning: {msg}\n"
+    one_line_warnings()
     try:
         args.handler(args)
     except ConvnetError as e:

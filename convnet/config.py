@@ -73,13 +73,12 @@ def check_config(cfg: TrainConfig) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConvnetError(f"--{name.replace('_', '-')} must be a whole number >= {low}, "
                                f"got {value!r}")
-    ranges = {"lr": (cfg.lr, 0.0, math.inf, "> 0"),  # (value, low, high, in words)
-              "momentum": (cfg.momentum, 0.0, 1.0, "in [0, 1)"),
-              "weight_decay": (cfg.weight_decay, 0.0, math.inf, ">= 0"),
-              "label_smoothing": (cfg.label_smoothing, 0.0, 1.0, "in [0, 1)")}
-    for name, (value, low, high, words) in ranges.items():
-        ok = math.isfinite(value) and low <= value < high and (name != "lr" or value > 0)
-        if not ok:
+    ranges = {"lr": (cfg.lr, lambda v: v > 0, "> 0"),  # (value, allowed, in words)
+              "momentum": (cfg.momentum, lambda v: 0 <= v < 1, "in [0, 1)"),
+              "weight_decay": (cfg.weight_decay, lambda v: v >= 0, ">= 0"),
+              "label_smoothing": (cfg.label_smoothing, lambda v: 0 <= v < 1, "in [0, 1)")}
+    for name, (value, allowed, words) in ranges.items():
+        if not (math.isfinite(value) and allowed(value)):
             raise ConvnetError(f"--{name.replace('_', '-')} must be a finite number {words}, "
                                f"got {value!r}")
     if cfg.schedule not in ("onecycle", "constant"):

@@ -108,8 +108,8 @@ def _worker(rank: int, target, cfg, size: int, port: int, results) -> None:
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // size))  # the cores are shared
     if rank:
         warnings.simplefilter("ignore")  # rank 0 speaks for all: each warning once
-    else:  # one line, as the CLI prints them (a spawned process starts with Python's format)
-        warnings.formatwarning = lambda msg, *args, **kwargs: f"warning: {msg}\n"
+    else:  # a spawned process starts with Python's multi-line format, not the CLI's
+        errors.one_line_warnings()
     try:
         result = target(cfg)
         if rank == 0:

@@ -6,6 +6,13 @@ and echo the value received (Keras style), e.g.
 ``SpecError: layer 3 'maxpool7': window 7 does not fit its 4x4 input``.
 """
 
+import warnings
+
+
+def one_line_warnings() -> None:
+    """Show warnings as the CLI does: ``warning: <message>``, without Python's source line."""
+    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"
+
 
 class ConvnetError(Exception):
     """Base class: anything the user can fix by changing their input."""

@@ -114,12 +114,18 @@ class Predictor:
         return logits.float().softmax(dim=1).numpy()
 
     def predict(self, images, top: int = 5, invert: bool | None = None):
-        """One image -> a Prediction; a list of images -> a list of Predictions (one batch)."""
+        """One image -> a Prediction; a list of images -> a list of Predictions (one batch).
+
+        Raises:
+            ConvnetError: ``top`` below 1 (more than the number of classes shows them all).
+        """
+        if top < 1:
+            raise ConvnetError(f"--top must be at least 1, got {top}")
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
         batch = np.stack([self.prepare(im, invert) for im in items])  # (N, C, H, W)
         probs = self.probabilities(batch)
-        k = max(1, min(top, len(self.classes)))
+        k = min(top, len(self.classes))
         out = []
         for item, p in zip(items, probs):
             order = np.argsort(-p, kind="stable")[:k]
