@@ -265,7 +265,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--epochs", type=int, help="passes over the training set (default: 2)")
     p.add_argument("--batch-size", type=int, help="images per update (default: 128)")
     p.add_argument("--lr", type=float, help="peak learning rate (default: 0.008)")
-    p.add_argument("--optimizer", choices=["sgd", "momentum", "adam"], help="default: adam")
+    p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adam"],
+                   help="default: the recipe's")
     p.add_argument("--momentum", type=float, help="for --optimizer momentum (default: 0.9)")
     p.add_argument("--weight-decay", type=float, help="L2 penalty (default: 0)")
     p.add_argument("--schedule", choices=["onecycle", "constant"], help="default: onecycle")
@@ -273,6 +274,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
                    "is the tutorials' total error ½Σ(target − output)²")
     p.add_argument("--label-smoothing", type=float, help="cross-entropy only (default: 0.05)")
     p.add_argument("--shift", type=int, help="random shift augmentation in pixels (default: 1)")
+    p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
+                   help="random left-right mirroring (default: the recipe's; on for photos)")
     p.add_argument("--seed", type=int, help="fixes init, shuffling, augmentation (default: 0)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="default: auto")
     p.add_argument("--engine", choices=["torch", "numpy"], help="torch (autograd) or numpy (the "

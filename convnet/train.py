@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from . import distributed, runs
 from .config import TrainConfig, check_config
 from .data import load_dataset
-from .data.loader import channel_stats, fit_to_model, normalize, random_shift
+from .data.loader import channel_stats, fit_to_model, normalize, random_flip, random_shift
 from .errors import ConvnetError, RunError, SpecError, TrainingError
 from .models import Network
 from .numpy_engine.trainer import NumpyTrainer
@@ -106,11 +106,13 @@ def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Opti
     params = model.parameters()
     if cfg.optimizer == "adam":
         return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer in ("sgd", "momentum"):
-        momentum = cfg.momentum if cfg.optimizer == "momentum" else 0.0
+    if cfg.optimizer in ("sgd", "momentum", "nesterov"):
+        momentum = cfg.momentum if cfg.optimizer != "sgd" else 0.0
         return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum,
-                               weight_decay=cfg.weight_decay)
-    raise ConvnetError(f"--optimizer must be sgd, momentum or adam, got {cfg.optimizer!r}")
+                               weight_decay=cfg.weight_decay,
+                               nesterov=cfg.optimizer == "nesterov")
+    raise ConvnetError(f"--optimizer must be sgd, momentum, nesterov or adam, got "
+                       f"{cfg.optimizer!r}")
 
 
 def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
@@ -164,13 +166,20 @@ def numpy_trainer(cfg: TrainConfig, model: Network, opt: torch.optim.Optimizer):
 
 
 @torch.inference_mode()
-def evaluate_split(cfg: TrainConfig, model: Network, split: Split, batch: int = 1000):
-    """(mean loss, accuracy) over a whole split, in eval mode."""
+def evaluate_split(cfg: TrainConfig, model: Network, split: Split, batch: int = 200):
+    """(mean loss, accuracy) over a whole split, in eval mode, in fp32.
+
+    Batches of 200 in the training layout: resnet20 runs 1.8x faster on this CPU than in
+    batches of 1,000, whose activations no longer fit the caches (measured, docs/performance.md).
+    """
     model.eval()
     loss_sum = torch.zeros((), device=split.x.device)
     correct = torch.zeros((), device=split.x.device, dtype=torch.long)
     for i in range(0, len(split.y), batch):
-        logits = model.logits(split.x[i:i + batch])
+        x = split.x[i:i + batch]
+        if cfg.channels_last and cfg.engine == "torch":
+            x = x.contiguous(memory_format=torch.channels_last)
+        logits = model.logits(x)
         y = split.y[i:i + batch]
         loss_sum += loss_fn(cfg, logits, y) * len(y)
         correct += (logits.argmax(dim=1) == y).sum()
@@ -365,6 +374,8 @@ def train_epochs(run: Run, numpy_engine: NumpyTrainer | None) -> dict:
         for i in bar:
             idx = perm[i * bs:(i + 1) * bs]
             x, y = random_shift(train.x[idx], cfg.shift, gen, fill), train.y[idx]
+            if cfg.flip:
+                x = random_flip(x, gen)
             x, y, weight = distributed.shard(x, y)  # this rank's slice (all of it on one rank)
             lr = learning_rate(cfg, epoch * steps + i, total)
             loss, logits = (numpy_engine.step(x, y, lr) if numpy_engine

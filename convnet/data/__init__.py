@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .cifar import META, TEST_BATCHES, TRAIN_BATCHES, load_cifar10
+from .cifar import BIN_META, META, TEST_BATCHES, TRAIN_BATCHES, load_cifar10, load_cifar10_bin
 from .download import ChecksumWarning, canonical_sha256, cache_dir, default_roots, download_dataset
 from .folder import load_folder
 from .idx import read_idx_pair
@@ -86,7 +86,8 @@ class Dataset:
 _SUBDIRS = {
     "mnist": ("mnist", "MNIST/raw", ""),
     "fashion-mnist": ("fashion-mnist", "FashionMNIST/raw", ""),
-    "cifar10": ("cifar10/cifar-10-batches-py", "cifar-10-batches-py", "cifar10", ""),
+    "cifar10": ("cifar10/cifar-10-batches-bin", "cifar10/cifar-10-batches-py",
+                "cifar-10-batches-bin", "cifar-10-batches-py", "cifar10", ""),
     "semeion": ("extra/semeion", "semeion", ""),
 }
 
@@ -98,8 +99,9 @@ def _required(name: str, split: str) -> list[tuple[str, ...]]:
         return [(f"{prefix}-{kind}-{idx}-ubyte.gz", f"{prefix}-{kind}-{idx}-ubyte",
                  f"{prefix}-{kind}.{idx}-ubyte", f"{prefix}-{kind}.{idx}-ubyte.gz")
                 for kind, idx in (("images", "idx3"), ("labels", "idx1"))]
-    if name == "cifar10":
-        return [(f,) for f in (META,) + (TRAIN_BATCHES if split == "train" else TEST_BATCHES)]
+    if name == "cifar10":  # the binary version (first: no unpickling), or the python one
+        batches = TRAIN_BATCHES if split == "train" else TEST_BATCHES
+        return [(BIN_META, META)] + [(f"{b}.bin", b) for b in batches]
     return [("semeion.data",)]
 
 
@@ -161,7 +163,9 @@ def _read(name: str, split: str, paths: list[Path]) -> Dataset:
         return Dataset(name, split, images, labels, list(classes), files,
                        framing="mnist" if name == "mnist" else None)
     if name == "cifar10":
-        images, labels, classes, files = load_cifar10(paths[0].parent, split)
+        binary = all(p.suffix == ".bin" for p in paths[1:])
+        images, labels, classes, files = (load_cifar10_bin if binary else load_cifar10)(
+            paths[0].parent, split)
         return Dataset(name, split, images, labels, classes, files)
     from .semeion import load_semeion  # lazy: written separately, needed only for semeion
     return replace(load_semeion(paths[0]), split=split)  # no official split: both are all

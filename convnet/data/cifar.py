@@ -1,6 +1,10 @@
-"""CIFAR-10 python batches, read through a restricted unpickler.
+"""CIFAR-10 in its two official formats: the binary batches and the python (pickle) batches.
 
-The batches are Python-2 pickles of dicts: ``b'data'`` a uint8 array (N, 3072) holding the
+Binary (``cifar-10-batches-bin``): each ``.bin`` file is 10,000 records of 3,073 bytes, one label
+byte then the 1,024 red, 1,024 green and 1,024 blue bytes of a 32x32 image; ``batches.meta.txt``
+lists the class names, one per line. No header and no unpickling: the bytes are the array.
+
+Python (``cifar-10-batches-py``): the batches are Python-2 pickles of dicts: ``b'data'`` a uint8 array (N, 3072) holding the
 red, green and blue 32x32 planes of each image in turn, ``b'labels'`` a list of ints. A plain
 ``pickle.load`` would run any callable a tampered file names, so ``restricted_loads`` allows
 only the few numpy globals that rebuild arrays; everything else raises DataError.
@@ -20,6 +24,8 @@ from .files import read_bytes
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCHES = ("test_batch",)
 META = "batches.meta"
+BIN_META = "batches.meta.txt"
+RECORD = 1 + 3 * 32 * 32  # label byte + R, G, B planes
 # What numpy's ndarray/dtype __reduce__ emits (numpy 1.x writes "numpy.core", 2.x "numpy._core").
 _ALLOWED_GLOBALS = frozenset({
     ("numpy", "ndarray"), ("numpy", "dtype"),
@@ -156,5 +162,73 @@ def load_cifar10(directory: str | Path, split: str = "train"
         images, labels, files[name] = read_batch(directory / name, len(classes))
         parts.append((images, labels))
     images = np.concatenate([p[0] for p in parts])  # also makes the arrays writable copies
+    labels = np.concatenate([p[1] for p in parts])
+    return images, labels, classes, files
+
+
+# --------------------------------------------------------------------------- binary batches
+
+def read_bin_meta(path: str | Path) -> tuple[list[str], str]:
+    """Class names from ``batches.meta.txt`` (one per line, blank lines ignored), plus sha256."""
+    path = Path(path)
+    raw = read_bytes(path)
+    try:
+        names = [line.strip() for line in raw.decode("utf-8").splitlines() if line.strip()]
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: class names must be UTF-8 text, one per line") from None
+    if not names or len(names) > 256:  # a label is one byte: at most 256 classes
+        raise DataError(f"{path}: expected 1..256 class names, one per line, got {len(names)}")
+    if len(set(names)) != len(names):
+        raise DataError(f"{path}: class names must not repeat, got {names}")
+    return names, hashlib.sha256(raw).hexdigest()
+
+
+def read_bin_batch(path: str | Path, num_classes: int = 10) -> tuple[np.ndarray, np.ndarray, str]:
+    """One binary batch as uint8 images ``(N, 3, 32, 32)``, int64 labels ``(N,)`` and its sha256.
+
+    Raises:
+        DataError: a size that is not a whole number of 3,073-byte records, or a label outside
+            0..num_classes-1.
+
+    Example:
+        >>> import tempfile
+        >>> rec = bytes([3]) + bytes(range(256)) * 12       # label 3, then 3,072 pixel bytes
+        >>> f = Path(tempfile.mkdtemp()) / "b.bin"; _ = f.write_bytes(rec * 2)
+        >>> images, labels, _ = read_bin_batch(f)
+        >>> images.shape, labels.tolist(), int(images[0, 1, 0, 0])   # green plane starts at 0
+        ((2, 3, 32, 32), [3, 3], 0)
+    """
+    path = Path(path)
+    raw = read_bytes(path)
+    if len(raw) % RECORD:
+        raise DataError(f"{path}: {len(raw):,} bytes is not a whole number of {RECORD:,}-byte "
+                        "records (1 label byte + 3,072 pixel bytes); truncated or not a CIFAR "
+                        "binary batch")
+    records = np.frombuffer(raw, np.uint8).reshape(-1, RECORD)  # (N, 3073)
+    labels = records[:, 0].astype(np.int64)
+    bad = np.flatnonzero(labels >= num_classes)
+    if bad.size:
+        raise DataError(f"{path}: label values must be in 0..{num_classes - 1}, found "
+                        f"{int(labels[bad[0]])} at record {int(bad[0])}")
+    images = records[:, 1:].reshape(-1, 3, 32, 32)  # (N, 3072) -> (N, 3, 32, 32): R, G, B
+    return images, labels, hashlib.sha256(raw).hexdigest()
+
+
+def load_cifar10_bin(directory: str | Path, split: str = "train"
+                     ) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, str]]:
+    """Read a ``cifar-10-batches-bin`` folder: train = data_batch_1..5.bin, test = test_batch.bin.
+
+    Returns:
+        (images uint8 (N, 3, 32, 32), labels int64 (N,), class names, {file name: sha256}).
+    """
+    directory = Path(directory)
+    classes, meta_sha = read_bin_meta(directory / BIN_META)
+    files = {BIN_META: meta_sha}
+    parts = []
+    for name in TRAIN_BATCHES if split == "train" else TEST_BATCHES:
+        images, labels, files[f"{name}.bin"] = read_bin_batch(directory / f"{name}.bin",
+                                                              len(classes))
+        parts.append((images, labels))
+    images = np.concatenate([p[0] for p in parts])  # a writable copy, as the python reader's
     labels = np.concatenate([p[1] for p in parts])
     return images, labels, classes, files

@@ -79,3 +79,9 @@ def random_shift(x: torch.Tensor, max_shift: int, generator: torch.Generator,
     base = (ar(c)[:, None, None] * hp * wp + ar(h)[None, :, None] * wp + ar(w)).reshape(-1)
     index = base[None, :] + (dy * wp + dx)[:, None]  # (N, C*H*W)
     return padded.gather(1, index).reshape(n, c, h, w)  # (N, C*H*W) -> (N, C, H, W)
+
+
+def random_flip(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Mirror each image left-right with probability 1/2 (natural photos; never digits)."""
+    flip = (torch.rand(len(x), generator=generator) < 0.5).to(x.device)  # (N,)
+    return torch.where(flip.view(-1, 1, 1, 1), x.flip(3), x)
