@@ -1,8 +1,10 @@
 """Image folders: ``DIR/<class>/*.png|jpg|jpeg|bmp|gif|webp`` -> one resized uint8 array.
 
-Class names are the sorted sub-folder names. When ``DIR`` holds ``train/`` and ``test/`` those
-are the splits; otherwise every 6th image of each class (by sorted file name) is held out as
-the test split, so the split is the same on every machine and run.
+Each file is decoded and sized exactly as ``predict`` decodes and sizes a user's image
+(``preprocess.read_image`` + ``preprocess.resize_centre_crop``), so a model sees at prediction
+what it saw in training. Class names are the sorted sub-folder names. When ``DIR`` holds
+``train/`` and ``test/`` those are the splits; otherwise every 6th image of each class (by sorted
+file name) is held out as the test split, so the split is the same on every machine and run.
 """
 
 import hashlib
@@ -10,13 +12,12 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from ..errors import DataError
+from ..errors import DataError, ImageError
+from .preprocess import image_mode, read_image, resize_centre_crop
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 HOLDOUT = 6  # 1 image in 6 is test: a 5:1 split, the ratio of MNIST's 60k:10k
-_GRAY_MODES = frozenset({"1", "L", "LA", "La", "I", "I;16", "I;16B", "I;16L", "F"})
 
 
 def holdout(paths: list) -> tuple[list, list]:
@@ -79,47 +80,43 @@ def scan_folder(root: str | Path) -> tuple[list[str], dict[str, list[tuple[Path,
 
 
 def _is_gray(path: Path) -> bool:
-    """Whether an image is single-channel; reads only the header."""
+    """Whether ``read_image`` will decode the file as ``L``; reads only the header."""
     try:
-        with Image.open(path) as im:
-            return im.mode in _GRAY_MODES
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path}: cannot read the image ({exc})") from None
+        return image_mode(path) == "L"
+    except ImageError as exc:
+        raise DataError(str(exc)) from None  # the message names the file
 
 
-def _to_8bit(im: Image.Image) -> Image.Image:
-    """16-bit grayscale -> 8-bit by scaling; Pillow's own convert("L") would clip at 255."""
-    if im.mode == "I" or im.mode.startswith("I;16"):
-        pixels = np.asarray(im).astype(np.float32) / 257.0  # 65535 -> 255
-        return Image.fromarray(np.clip(np.rint(pixels), 0, 255).astype(np.uint8))
-    return im
-
-
-def _read_image(path: Path, mode: str, size: int) -> tuple[np.ndarray, str]:
-    """Decode, convert to ``mode`` ('L' or 'RGB'), resize bilinearly; return pixels and sha256."""
+def _read_image(path: Path, channels: int, size: int) -> tuple[np.ndarray, str]:
+    """Decode as prediction does (``read_image``, ``resize_centre_crop``); pixels and sha256."""
     try:
         raw = path.read_bytes()
-        with Image.open(io.BytesIO(raw)) as im:
-            im = _to_8bit(im).convert(mode)  # GIF/WebP: the first frame; alpha is dropped
-            if im.size != (size, size):
-                im = im.resize((size, size), Image.Resampling.BILINEAR)
-            pixels = np.asarray(im, dtype=np.uint8)
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise DataError(f"{path}: cannot read the image ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the image ({exc.strerror or exc})") from None
+    named = io.BytesIO(raw)
+    named.name = str(path)  # the name ImageError messages use
+    try:
+        pixels = resize_centre_crop(read_image(named), channels, size, size)  # (C, H, W)
+    except ImageError as exc:
+        raise DataError(str(exc)) from None
     return pixels, hashlib.sha256(raw).hexdigest()
 
 
 def load_folder(root: str | Path, split: str = "train", image_size: int = 32,
                 channels: int | None = None
                 ) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, str]]:
-    """Read one split of an image folder, every image resized to ``image_size`` squared.
+    """Read one split of an image folder, each image sized to ``image_size`` squared.
+
+    Each image's shorter side is resized to ``image_size`` and its centre cropped, the rule
+    ``predict`` applies to a user's image (``resize_centre_crop``); 16-bit images are v / 257,
+    transparency is composited onto white, EXIF rotation is applied (``read_image``).
 
     Args:
         root (path): the folder holding ``<class>/`` (or ``train/<class>/`` and ``test/<class>/``).
         split (str): "train" or "test".
         image_size (int): side of the square output images. Default: 32.
         channels (int, optional): 1 (grayscale) or 3 (RGB). Default: 1 if every image in the
-            folder (both splits, so they agree) is grayscale, else 3.
+            folder (both splits, so they agree) decodes as grayscale (``image_mode``), else 3.
 
     Shape:
         images (N, C, image_size, image_size) uint8; labels (N,) int64.
@@ -146,12 +143,10 @@ def load_folder(root: str | Path, split: str = "train", image_size: int = 32,
         raise DataError(f"image folder {root} has no {split} images: the test split holds every "
                         f"{HOLDOUT}th image of each class, so give a class at least {HOLDOUT} "
                         "images, or use train/ and test/ sub-folders")
-    mode = "L" if channels == 1 else "RGB"
     images = np.empty((len(chosen), channels, image_size, image_size), dtype=np.uint8)
     files = {}
     for i, (path, _) in enumerate(chosen):
-        pixels, files[path.relative_to(root).as_posix()] = _read_image(path, mode, image_size)
-        # (H, W) -> (1, H, W) for grayscale; (H, W, 3) -> (3, H, W) for RGB
-        images[i] = pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
+        images[i], files[path.relative_to(root).as_posix()] = _read_image(path, channels,
+                                                                          image_size)
     labels = np.array([label for _, label in chosen], dtype=np.int64)
     return images, labels, classes, files

@@ -1,10 +1,13 @@
 """User image -> exactly what a model was trained on: mode, size, polarity, MNIST framing.
 
-Three steps, each usable alone:
+Four steps, each usable alone:
 
-* ``read_image``: any file Pillow can decode -> an ``L`` or ``RGB`` image, or one ``ImageError``.
+* ``read_image``: any file Pillow can decode -> an ``L`` or ``RGB`` image, or one ``ImageError``;
+  the one decoder, also used for image-folder training data (``data/folder.py``).
 * ``to_mnist_style``: a photo/scan of a digit on paper -> 28x28 uint8, white ink on black,
   framed as MNIST was (``mnist_frame``: 20x20 box, centre of mass at the field's centre).
+* ``resize_centre_crop``: any other image -> the model's size: shorter side to the model's side,
+  centre cropped; the one size rule for prediction and image-folder training alike.
 * ``prepare``: the image -> the float32 (C, H, W) tensor a model takes, normalised.
 
 Centre-of-mass convention: array-index coordinates (pixel ``i`` has its centre at ``i``).
@@ -16,6 +19,7 @@ import io
 import operator
 import os
 import warnings
+from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
@@ -31,16 +35,42 @@ WORK_SIDE = 1024  # photos are first reduced to this longer side: a digit 1/10 o
 MIN_INK_CONTRAST = 0.15  # ink must be >= 15 % darker than its paper (or 8 noise sigmas) ...
 MIN_INK_AREA = 1e-4  # ... and cover >= 0.01 % of the image (79 px of 1024x768): not one speck
 SPECK_FRACTION = 0.1  # ink components smaller than this fraction of the largest are specks
+PHOTO_FILTER = Image.Resampling.BICUBIC  # as Pillow's thumbnail(): anti-aliased when reducing
+REDUCING_GAP = 3.0  # first box-reduce by a whole factor, keeping >= 3x the final size: "3.0 or
+#   more is indistinguishable from fair resampling" (Pillow docs); 12 MP -> 32 px: 100 -> 15 ms
 
 
 # --------------------------------------------------------------------------- reading
 
-def _scale_to_8bit(im: Image.Image) -> Image.Image:
-    """16-bit, 32-bit and float images: stretch their actual range to 0..255 (not clip)."""
+_GRAY_MODES = frozenset({"1", "L", "LA", "La", "LAB", "F"})  # and every integer mode "I..."
+
+
+def output_mode(mode: str) -> str:
+    """The mode ``to_l_or_rgb`` turns a Pillow mode into: "L" (no colour) or "RGB".
+
+    Example:
+        >>> output_mode("I;16"), output_mode("LA"), output_mode("P"), output_mode("CMYK")
+        ('L', 'L', 'RGB', 'RGB')
+    """
+    return "L" if mode in _GRAY_MODES or mode.startswith("I") else "RGB"
+
+
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """16-bit (and 32-bit integer) gray -> 8-bit as v / 257; float images by their own range.
+
+    Why v / 257 (65535 -> 255) and not each image's range stretched to 0..255: the same picture
+    saved at 8 or at 16 bits then gives the same pixels (v8 * 257 / 257 = v8), a dark scene stays
+    dark and a flat white one white, so a network sees intensities, not per-image contrast; it is
+    also what most tools do. (Pillow itself reduces 16-bit RGB PNGs by v >> 8: at most 1 apart.)
+    Float images ("F") declare no white level, so there their actual range is the only scale.
+    """
     a = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    lo, hi = float(a.min()), float(a.max())
-    a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)  # flat: nothing to show
-    return Image.fromarray(np.rint(a).astype(np.uint8), "L")
+    if im.mode == "F":
+        lo, hi = float(a.min()), float(a.max())
+        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)  # flat: nothing to show
+    else:
+        a = a / 257.0
+    return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), "L")
 
 
 def _on_white(im: Image.Image, mode: str) -> Image.Image:
@@ -53,81 +83,33 @@ def _on_white(im: Image.Image, mode: str) -> Image.Image:
 
 
 def to_l_or_rgb(im: Image.Image) -> Image.Image:
-    """Convert any Pillow mode to ``L`` (no colour) or ``RGB``, the two modes the pipeline uses.
+    """Convert any Pillow mode to ``L`` (no colour) or ``RGB``, as ``output_mode`` says.
 
-    Alpha and palette transparency are composited onto white; ``I;16``/``I``/``F`` are stretched
-    by their actual range; ``1`` becomes 0/255 ``L`` so later resizing can be bilinear.
+    Alpha and palette transparency are composited onto white; ``I;16``/``I`` become v / 257 and
+    ``F`` is stretched by its range (see ``_to_8bit``); ``1`` becomes 0/255 ``L``. An image
+    already ``L`` or ``RGB`` without transparency is returned as is, not copied (a 12 MP photo
+    is 36 MB).
 
     Example:
         >>> to_l_or_rgb(Image.new("LA", (2, 2), (0, 0))).getpixel((0, 0))  # transparent -> white
         255
         >>> to_l_or_rgb(Image.new("CMYK", (1, 1), (0, 0, 0, 255))).getpixel((0, 0))
         (0, 0, 0)
+        >>> to_l_or_rgb(Image.new("I;16", (1, 1), 32896)).getpixel((0, 0))  # 128 * 257
+        128
     """
-    mode, transparent = im.mode, "transparency" in im.info
+    mode, target = im.mode, output_mode(im.mode)
     if mode.startswith("I") or mode == "F":
-        return _scale_to_8bit(im)
-    if mode in ("LA", "La") or (mode in ("1", "L") and transparent):
-        return _on_white(im, "L")
-    if mode in ("RGBA", "RGBa", "P", "PA") or (mode == "RGB" and transparent):
-        return _on_white(im, "RGB")
-    if mode in ("1", "L"):
-        return im.convert("L")
+        return _to_8bit(im)
+    if mode in ("LA", "La", "RGBA", "RGBa", "PA") or "transparency" in im.info:
+        return _on_white(im, target)
     if mode == "LAB":  # Pillow cannot convert LAB -> RGB; its L band is lightness
         return im.getchannel("L")
-    return im.convert("RGB")  # RGB, RGBX, CMYK, YCbCr, HSV
+    return im if mode == target else im.convert(target)  # 1, P, RGBX, CMYK, YCbCr, HSV
 
 
-def _decode(src, name: str) -> Image.Image:
-    """Open, check the declared size before decoding, decode frame 0, convert to L/RGB."""
-    too_large = ImageError(f"image '{name}' is too large: more than the "
-                           f"{MAX_PIXELS:,}-pixel limit")
-    with warnings.catch_warnings():  # Pillow's warnings (bomb size, corrupt EXIF) would break
-        warnings.simplefilter("ignore")  # the CLI's one-line output; the errors say enough
-        try:
-            im = Image.open(src)
-        except Image.DecompressionBombError:  # > 2x Pillow's limit: refused on the header
-            raise too_large from None
-        except Image.UnidentifiedImageError:
-            raise ImageError(f"'{name}' is not an image (unknown or unsupported format)") from None
-        except Exception as exc:  # a decoder fed untrusted bytes may raise anything
-            raise ImageError(f"'{name}' is not a readable image ({_first_line(exc)})") from None
-        w, h = im.size
-        if w < 1 or h < 1 or w * h > MAX_PIXELS:
-            im.close()
-            raise ImageError(f"image '{name}' is {w}x{h} = {w * h:,} pixels, outside the "
-                             f"1..{MAX_PIXELS:,}-pixel limit")
-        try:
-            with im:
-                im.load()  # frame 0 of an animation
-                im = ImageOps.exif_transpose(im)  # phone photos: apply the EXIF rotation
-                return to_l_or_rgb(im)
-        except Image.DecompressionBombError:
-            raise too_large from None
-        except Exception as exc:  # ... and so may decoding: all of it means a damaged file
-            raise ImageError(f"image '{name}' is truncated or corrupt "
-                             f"({_first_line(exc)})") from None
-
-
-def read_image(path_or_file) -> Image.Image:
-    """Open a user image with Pillow and return it as ``L`` or ``RGB`` (first frame if animated).
-
-    Args:
-        path_or_file (str | os.PathLike | bytes | binary file): the image.
-
-    Raises:
-        ImageError: missing/empty file, not an image, truncated or corrupt, larger than
-            50,000,000 pixels (checked on the header, before decoding), or a 0-pixel side.
-
-    Example:
-        >>> buf = io.BytesIO(); Image.new("RGBA", (3, 2)).save(buf, "PNG")
-        >>> im = read_image(buf.getvalue()); im.mode, im.size
-        ('RGB', (3, 2))
-        >>> read_image(b"")
-        Traceback (most recent call last):
-        ...
-        convnet.errors.ImageError: image '<bytes>' is empty (0 bytes)
-    """
+def _source(path_or_file) -> tuple[str | io.BytesIO, str]:
+    """(a path, or the bytes in memory; the name messages use), checked to be non-empty."""
     if isinstance(path_or_file, (bytes, bytearray)):
         src, name = io.BytesIO(path_or_file), "<bytes>"
     elif isinstance(path_or_file, (str, os.PathLike)):
@@ -146,7 +128,88 @@ def read_image(path_or_file) -> Image.Image:
                          f"{getattr(exc, 'strerror', None) or exc}") from None
     if empty:
         raise ImageError(f"image '{name}' is empty (0 bytes)")
-    return _decode(src, name)
+    return src, name
+
+
+def _open(src, name: str) -> Image.Image:
+    """Open (header only) and check the declared size, so that a bomb is refused undecoded."""
+    try:
+        im = Image.open(src)
+    except Image.DecompressionBombError:  # > 2x Pillow's limit: refused on the header
+        raise _too_large(name) from None
+    except Image.UnidentifiedImageError:
+        raise ImageError(f"'{name}' is not an image (unknown or unsupported format)") from None
+    except Exception as exc:  # a decoder fed untrusted bytes may raise anything
+        raise ImageError(f"'{name}' is not a readable image ({_first_line(exc)})") from None
+    w, h = im.size
+    if w < 1 or h < 1 or w * h > MAX_PIXELS:
+        im.close()
+        raise ImageError(f"image '{name}' is {w}x{h} = {w * h:,} pixels, outside the "
+                         f"1..{MAX_PIXELS:,}-pixel limit")
+    return im
+
+
+def image_mode(path_or_file) -> str:
+    """The mode ("L" or "RGB") ``read_image`` returns for a file, read from its header alone.
+
+    Raises:
+        ImageError: as ``read_image``, for what the header shows.
+
+    Example:
+        >>> buf = io.BytesIO(); Image.new("P", (3, 2)).save(buf, "GIF")
+        >>> image_mode(buf.getvalue())  # a palette may hold colours: RGB, as read_image
+        'RGB'
+    """
+    src, name = _source(path_or_file)
+    with warnings.catch_warnings():  # see read_image
+        warnings.simplefilter("ignore")
+        with _open(src, name) as im:
+            return output_mode(im.mode)
+
+
+def read_image(path_or_file) -> Image.Image:
+    """Open a user image with Pillow and return it as ``L`` or ``RGB`` (first frame if animated).
+
+    The one decoder: prediction, the web app and image-folder training all read through it.
+    The EXIF orientation of phone photos is applied; for the mode rules see ``to_l_or_rgb``.
+
+    Args:
+        path_or_file (str | os.PathLike | bytes | binary file): the image.
+
+    Raises:
+        ImageError: missing/empty file, not an image, truncated or corrupt, larger than
+            50,000,000 pixels (checked on the header, before decoding), or a 0-pixel side.
+
+    Example:
+        >>> buf = io.BytesIO(); Image.new("RGBA", (3, 2)).save(buf, "PNG")
+        >>> im = read_image(buf.getvalue()); im.mode, im.size
+        ('RGB', (3, 2))
+        >>> read_image(b"")
+        Traceback (most recent call last):
+        ...
+        convnet.errors.ImageError: image '<bytes>' is empty (0 bytes)
+    """
+    src, name = _source(path_or_file)
+    try:  # in memory, the decoded image holds no open file: it can be returned uncopied
+        src = io.BytesIO(Path(src).read_bytes()) if isinstance(src, str) else src
+    except OSError as exc:
+        raise ImageError(f"cannot read image file '{name}': {exc.strerror or exc}") from None
+    with warnings.catch_warnings():  # Pillow's warnings (bomb size, corrupt EXIF) would break
+        warnings.simplefilter("ignore")  # the CLI's one-line output; the errors say enough
+        im = _open(src, name)
+        try:
+            im.load()  # frame 0 of an animation
+            ImageOps.exif_transpose(im, in_place=True)  # phone photos: apply the EXIF rotation
+            return to_l_or_rgb(im)
+        except Image.DecompressionBombError:
+            raise _too_large(name) from None
+        except Exception as exc:  # decoding untrusted bytes may raise anything: a damaged file
+            raise ImageError(f"image '{name}' is truncated or corrupt "
+                             f"({_first_line(exc)})") from None
+
+
+def _too_large(name: str) -> ImageError:
+    return ImageError(f"image '{name}' is too large: more than the {MAX_PIXELS:,}-pixel limit")
 
 
 def _first_line(exc: Exception) -> str:
@@ -386,6 +449,45 @@ def pad_or_resize(images: np.ndarray, height: int, width: int) -> np.ndarray:
     return out.reshape(n, ch, height, width)  # (N*C, H, W) -> (N, C, H, W)
 
 
+def resize_centre_crop(img: Image.Image, channels: int, height: int,
+                       width: int) -> np.ndarray:
+    """Any image -> the model's size: scale it to cover height x width, then cut out the centre.
+
+    For a square model this is torchvision's ``Resize(side)`` + ``CenterCrop(side)``: the shorter
+    side becomes the model's side and the longer one is cropped evenly on both ends, so there
+    are no bars and no stretching. It is the one size rule for models trained without MNIST
+    framing: ``prepare`` applies it to every image to predict, and the image-folder reader to
+    every training image, so a file gives the same pixels in both. Scale and crop are one Pillow
+    resize of the centred source box (sub-pixel exact, bicubic, anti-aliased, reduced by whole
+    factors first), so a 12 MP photo takes milliseconds; an image already height x width comes
+    back unchanged. The mode is converted last, on the small image.
+
+    Args:
+        img (PIL.Image.Image): any mode and size (e.g. from ``read_image``).
+        channels (int): 1 (``L``) or 3 (``RGB``).
+        height, width (int): the model's input size.
+
+    Shape:
+        (h, w) image -> (channels, height, width) uint8; scale s = max(height / h, width / w),
+        source box = the centred (width / s) x (height / s) window.
+
+    Example:
+        >>> bands = np.repeat(np.uint8([10, 60, 160, 250]), 2)[None].repeat(4, 0)  # (4, 8)
+        >>> resize_centre_crop(Image.fromarray(bands), 1, 4, 4)[0, 0].tolist()  # 8x4 -> 4x4
+        [60, 60, 160, 160]
+    """
+    im = to_l_or_rgb(img)
+    w, h = im.size
+    if width * h >= height * w:  # the width fills the model's: crop top and bottom
+        bw, bh = w, w * height / width  # exact where it touches the edges: never outside
+    else:
+        bw, bh = h * width / height, h
+    box = ((w - bw) / 2, (h - bh) / 2, (w + bw) / 2, (h + bh) / 2)
+    im = im.resize((width, height), PHOTO_FILTER, box=box, reducing_gap=REDUCING_GAP)
+    im = im.convert("L" if channels == 1 else "RGB")
+    return np.asarray(im).reshape(height, width, channels).transpose(2, 0, 1)  # -> (C, H, W)
+
+
 def _per_channel(value, channels: int, name: str) -> np.ndarray:
     v = np.asarray(value, dtype=np.float32).reshape(-1)
     if v.size == 1:
@@ -404,7 +506,8 @@ def prepare(img: Image.Image, input_shape: tuple[int, int, int], framing: str | 
         img (PIL.Image.Image): any mode and size (e.g. from ``read_image``).
         input_shape (tuple[int, int, int]): the model's (C, H, W); C is 1 or 3.
         framing (str | None): "mnist" -> ``to_mnist_style`` then pad (28 -> 32: 2 px each
-            side) or resize to H, W; None -> plain bilinear resize to H, W.
+            side) or resize to H, W; None -> ``resize_centre_crop`` (shorter side to the
+            model's side, centre crop), the rule image-folder training data went through.
         invert (bool | None): polarity; for "mnist" None auto-detects, otherwise None/False
             keep the image and True inverts it. Default: None.
         mean, std (float | list[float]): per channel, on the [0, 1] scale. Default: 0, 1.
@@ -431,9 +534,7 @@ def prepare(img: Image.Image, input_shape: tuple[int, int, int], framing: str | 
         digit = to_mnist_style(img, invert)[None, None]  # (28, 28) -> (1, 1, 28, 28)
         x = np.repeat(pad_or_resize(digit, height, width)[0], ch, axis=0)  # (C, H, W)
     elif framing is None:
-        im = to_l_or_rgb(img).convert("L" if ch == 1 else "RGB")
-        x = np.asarray(im.resize((width, height), Image.BILINEAR)).reshape(height, width, ch)
-        x = x.transpose(2, 0, 1)  # (H, W, C) -> (C, H, W)
+        x = resize_centre_crop(img, ch, height, width)  # (C, H, W)
         x = 255 - x if invert else x
     else:
         raise ImageError(f"unknown framing {framing!r}: expected 'mnist' or None")
