@@ -11,7 +11,7 @@ import torch
 from .data import load_dataset
 from .data.loader import fit_to_model, normalize
 from .errors import DataError
-from .runs import load_model
+from .runs import eval_mode, load_model
 
 
 @dataclass
@@ -69,8 +69,11 @@ def prepared_split(model, manifest: dict, dataset: str | None = None,
 
 
 def batched_logits(model, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
-    """``model.logits`` over a whole split, ``batch`` images at a time: (N, K)."""
-    with torch.inference_mode():
+    """``model.logits`` in eval mode over a whole split, ``batch`` images at a time: (N, K).
+
+    The caller's training flags are restored afterwards.
+    """
+    with eval_mode(model), torch.inference_mode():
         return torch.cat([model.logits(x[i:i + batch]) for i in range(0, len(x), batch)])
 
 

@@ -5,7 +5,8 @@ every weight by backpropagation -> gradient descent w ← w − lr·∂E/∂w ->
 probability of the target class went up.
 
 The step runs with the model in eval mode (dropout off, batch norm using its running
-statistics), so that "before" and "after" differ only by the update.
+statistics), so that "before" and "after" differ only by the update and equal what ``predict``
+shows for the same image; the caller's training flags are restored afterwards.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import ConvnetError
+from .runs import eval_mode
 
 
 def step_error(probs: torch.Tensor, target: int, loss: str) -> torch.Tensor:
@@ -51,20 +53,20 @@ def explain_train_step(model, x: torch.Tensor, target: int, classes: list[str],
         >>> e["after"]["target_probability"] > e["before"]["target_probability"]
         True
     """
-    model.eval()
-    probs = model(x)
-    error = step_error(probs, target, loss)
-    model.zero_grad(set_to_none=True)
-    error.backward()
-    rows = []
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            grad = p.grad if p.grad is not None else torch.zeros_like(p)
-            rows.append({"parameter": name, "shape": list(p.shape),
-                         "weight_norm": p.norm().item(), "gradient_norm": grad.norm().item(),
-                         "update_norm": (lr * grad).norm().item()})
-            p -= lr * grad  # gradient descent: w <- w - lr * dE/dw
-        after = model(x)
+    with eval_mode(model):  # displayed probabilities: batch norm on running statistics
+        probs = model(x)
+        error = step_error(probs, target, loss)
+        model.zero_grad(set_to_none=True)
+        error.backward()
+        rows = []
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                grad = p.grad if p.grad is not None else torch.zeros_like(p)
+                rows.append({"parameter": name, "shape": list(p.shape),
+                             "weight_norm": p.norm().item(), "gradient_norm": grad.norm().item(),
+                             "update_norm": (lr * grad).norm().item()})
+                p -= lr * grad  # gradient descent: w <- w - lr * dE/dw
+            after = model(x)
     return {"target": classes[target], "loss": loss, "lr": lr, "parameters": rows,
             "before": _state(probs.detach(), target, loss, classes),
             "after": _state(after, target, loss, classes)}

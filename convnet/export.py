@@ -38,11 +38,17 @@ KEYS = ("input_shape", "channels", "mean", "std", "framing", "invert", "classes"
 
 
 class Probabilities(torch.nn.Module):
-    """The exported graph: the network's logits, then softmax (as ``Predictor`` computes them)."""
+    """The exported graph: the network's logits, then softmax (as ``Predictor`` computes them).
+
+    The wrapper itself starts in eval mode, without touching ``model``: torch.onnx.export ends
+    by restoring the wrapper's flag recursively, and a fresh module's ``training=True`` would put
+    the caller's batch norm and dropout back into training mode (issue 11).
+    """
 
     def __init__(self, model: torch.nn.Module):
         super().__init__()
         self.model = model
+        self.training = False  # this module only; model.eval() would change the caller's model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model.logits(x).softmax(dim=1)  # (N, C, H, W) -> (N, K)
@@ -70,15 +76,16 @@ def metadata(manifest: dict) -> dict[str, str]:
 
 
 def to_onnx_bytes(model: torch.nn.Module, props: dict[str, str]) -> bytes:
-    """Serialise ``model``'s probabilities with a dynamic batch axis and ``props`` as metadata."""
+    """Serialise ``model``'s eval-mode probabilities with a dynamic batch axis and ``props`` as
+    metadata; ``model`` and its submodules keep their training flags."""
     import onnx
 
     buffer = io.BytesIO()
     example = torch.zeros(2, *model.input_shape)  # batch 2: nothing may specialise on N == 1
     try:
-        with warnings.catch_warnings():  # the TorchScript exporter's deprecation notices
+        with warnings.catch_warnings(), runs.eval_mode(model):  # deprecation notices: TorchScript
             warnings.simplefilter("ignore")
-            torch.onnx.export(Probabilities(model.eval()), (example,), buffer, dynamo=False,
+            torch.onnx.export(Probabilities(model), (example,), buffer, dynamo=False,
                               input_names=["image"], output_names=["probabilities"],
                               dynamic_axes={"image": {0: "batch"}, "probabilities": {0: "batch"}},
                               opset_version=OPSET)
@@ -134,8 +141,9 @@ def compile_onnx(model: torch.nn.Module, props: dict[str, str] | None = None,
                  x: np.ndarray | None = None) -> tuple[bytes, float]:
     """``model`` as ONNX bytes, checked against torch on ``x``: (bytes, max abs difference).
 
-    ``x`` defaults to ``PARITY_SAMPLES`` standard-normal inputs (what normalised images look
-    like) plus an all-zero one.
+    Both sides run in eval mode (batch norm on running statistics, no dropout), and ``model``
+    leaves with the training flags it came with. ``x`` defaults to ``PARITY_SAMPLES``
+    standard-normal inputs (what normalised images look like) plus an all-zero one.
 
     Raises:
         ExportError: the model cannot be exported, or the probabilities differ by more than
@@ -147,7 +155,7 @@ def compile_onnx(model: torch.nn.Module, props: dict[str, str] | None = None,
         rng = np.random.default_rng(0)
         x = np.concatenate([rng.standard_normal((PARITY_SAMPLES, c, h, w), dtype=np.float32),
                             np.zeros((1, c, h, w), np.float32)])  # (n + 1, C, H, W)
-    with torch.inference_mode():
+    with runs.eval_mode(model), torch.inference_mode():
         expected = Probabilities(model)(torch.from_numpy(x)).numpy()
     got = session(data).run(["probabilities"], {"image": x})[0]
     diff = max_abs_difference(got, expected)

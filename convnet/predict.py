@@ -41,7 +41,8 @@ class Predictor:
     """A trained model plus the exact preprocessing of its training data.
 
     Args:
-        model (Network): the trained network (eval mode).
+        model (Network): the trained network; put in eval mode here, and again before any
+            torch forward pass if something has switched it back to training mode.
         classes (list[str]): class names in output order.
         framing (str | None): "mnist" to frame digits as MNIST was, else None.
         mean, std (list[float]): the training data's per-channel normalisation.
@@ -110,6 +111,8 @@ class Predictor:
             return self.model.probabilities(batch)
         if self.sessions() is not None:
             return self._sessions.probabilities(batch)
+        if self.model.training:  # one flag read; batch norm must use its running statistics
+            self.model.eval()
         logits = self.model.logits(torch.from_numpy(np.ascontiguousarray(batch)))
         return logits.float().softmax(dim=1).numpy()
 

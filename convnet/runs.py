@@ -13,6 +13,7 @@ import json
 import os
 import platform
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -187,8 +188,33 @@ def versions() -> dict:
             "python": platform.python_version(), "platform": platform.platform()}
 
 
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    """``model`` in eval mode inside the block; every submodule's own flag restored after it.
+
+    Batch norm then uses its running statistics and dropout is off, whatever the caller's mode,
+    and the caller's model leaves the block as it came (``model.train(flag)`` afterwards would
+    not do: it sets every submodule to the root's flag).
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.BatchNorm1d(2)).train()
+        >>> with eval_mode(net):
+        ...     net[0].training
+        False
+        >>> net[0].training
+        True
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
 def load_model(rundir: Path) -> tuple[Network, dict]:
-    """The trained model of a run (eval mode) and its manifest."""
+    """The trained model of a run, in eval mode (what every user path runs), and its manifest."""
     manifest = read_manifest(rundir)
     model = build_model(manifest["model"])
     weights, _, _ = load_checkpoint(rundir)

@@ -75,6 +75,31 @@ def test_predict_onnx_equals_predict_rundir(exported, tiny_run, tmp_path, capsys
                                [t["probability"] for t in b["top"]], atol=1e-5)
 
 
+def batch_norm_net(training: bool) -> torch.nn.Module:
+    """Batch norm with running statistics far from any batch's, and dropout: train != eval."""
+    from convnet.models import Network
+
+    torch.manual_seed(0)
+    net = Network.from_spec("conv4@3x3 bn relu dropout0.5 flatten fc3", (3, 8, 8))
+    net.features.bn1.running_mean.uniform_(-2, 2)
+    net.features.bn1.running_var.uniform_(0.2, 4)
+    return net.train(training)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_export_keeps_the_callers_mode_and_checks_eval_mode(training):
+    # issue 11: torch.onnx.export restored its wrapper's fresh training flag into the model
+    net = batch_norm_net(training)
+    data, diff = export.compile_onnx(net)  # parity: eval-mode torch vs the exported graph
+    assert diff <= export.TOLERANCE
+    assert all(m.training is training for m in net.modules())
+    x = np.random.default_rng(2).standard_normal((5, 3, 8, 8), dtype=np.float32)
+    with torch.inference_mode():
+        expected = net.eval().logits(torch.from_numpy(x)).softmax(dim=1).numpy()
+    got = export.session(data).run(["probabilities"], {"image": x})[0]
+    np.testing.assert_allclose(got, expected, atol=1e-5)
+
+
 def test_mnist_test_images_agree(mnist_run, real_data, tmp_path):
     from convnet.data import load_dataset
     from convnet.data.loader import fit_to_model, normalize

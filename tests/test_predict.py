@@ -5,6 +5,7 @@ clean drawn digit with an alpha channel (the real-data tests skip without ../sha
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageDraw
 
 import convnet
@@ -41,6 +42,27 @@ def test_predict_a_list_gives_a_list_in_order(tiny_run, bar_png):
     assert isinstance(out, list) and len(out) == 3
     assert [p.image for p in out] == [str(bar_png), str(bar_png), None]
     assert out[0].top == out[1].top == out[2].top  # the same pixels, three ways
+
+
+@pytest.mark.parametrize("backend", ["torch", "auto"])
+def test_probabilities_are_eval_mode_even_if_the_model_was_put_in_training(backend):
+    # issue 11: batch norm in training mode normalises each image by its own statistics
+    from convnet.models import Network
+    from convnet.predict import Predictor
+
+    torch.manual_seed(0)
+    net = Network.from_spec("conv4@3x3 bn relu dropout0.5 flatten fc3", (3, 8, 8))
+    net.features.bn1.running_mean.uniform_(-2, 2)
+    predictor = Predictor(net, ["a", "b", "c"], backend=backend)
+    x = np.random.default_rng(0).standard_normal((1, 3, 8, 8), dtype=np.float32)
+    with torch.inference_mode():
+        expected = net.eval().logits(torch.from_numpy(x)).softmax(dim=1).numpy()
+    for _ in range(2):  # the first call builds the onnxruntime sessions for "auto"
+        net.train()
+        np.testing.assert_allclose(predictor.probabilities(x), expected, atol=1e-5)
+        assert predictor.fallback is None
+        if backend == "torch":  # put back in eval mode before its forward pass
+            assert not net.training
 
 
 # ----------------------------------------------------------------------------- real MNIST
