@@ -246,7 +246,7 @@ def cmd_serve(args) -> None:
 
     from .web import create_app
 
-    app = create_app(args.rundirs)  # loads every run now: a bad RUNDIR is one line, exit 7
+    app = create_app(args.rundirs, args.data)  # loads every run now: a bad RUNDIR: exit 7
     print(f"serving {len(args.rundirs)} run(s) on http://{args.host}:{args.port}/ "
           "(Ctrl-C to stop)", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
@@ -411,6 +411,8 @@ def build_parser() -> Parser:
                        "your trained runs light up, in the browser")
     p.add_argument("rundirs", nargs="+", metavar="RUNDIR", help="one or more run directories "
                    "(the page has a run chooser)")
+    p.add_argument("--data", help="local dataset directory, for the page's test images "
+                   "(default: each run's own, then CONVNET_DATA; never downloaded)")
     p.add_argument("--port", type=int, default=8000, help="default: 8000")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
                    "127.0.0.1, this machine only; 0.0.0.0 exposes it to the network)")

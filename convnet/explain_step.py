@@ -29,13 +29,24 @@ def step_error(probs: torch.Tensor, target: int, loss: str) -> torch.Tensor:
 
 
 def resolve_target(target: str, classes: list[str]) -> int:
-    """A class name ('7', 'dog') or an index -> the output index."""
+    """A class name ('7', 'ship', 'Ship') or an index ('2') -> the output index.
+
+    A name is matched exactly first, then ignoring case; an index is tried last, so that a
+    digit class such as '7' means the class named '7'.
+
+    Example:
+        >>> resolve_target("Ship", ["dog", "cat", "ship"]), resolve_target("3", list("ab12"))
+        (2, 3)
+    """
+    folded = [c.casefold() for c in classes]
     if target in classes:
         return classes.index(target)
+    if folded.count(target.casefold()) == 1:
+        return folded.index(target.casefold())
     if target.isdigit() and int(target) < len(classes):
         return int(target)
-    raise ConvnetError(f"--target {target!r} is not a class of this model; "
-                       f"classes: {', '.join(classes)}")
+    raise ConvnetError(f"--target {target!r} is not a class of this model; classes: "
+                       f"{', '.join(classes)} (or an index 0..{len(classes) - 1})")
 
 
 def explain_train_step(model, x: torch.Tensor, target: int, classes: list[str],

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from fake_runs import photo_run
 from PIL import Image
 
 from convnet.cli import main
@@ -58,3 +59,29 @@ def test_cli_train_step_on_a_run(tiny_run, digit, capsys):
 def test_cli_train_step_bad_target(tiny_run, digit, capsys):
     assert main(["explain", "train-step", str(tiny_run), str(digit), "--target", "cat"]) == 1
     assert "not a class of this model" in capsys.readouterr().err
+
+
+@pytest.fixture
+def photo(tmp_path):
+    """An untrained seed4 run with named classes (dog, cat, ship, bird), and a colour photo."""
+    path = tmp_path / "boat.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (32, 32, 3), np.uint8)).save(path)
+    return photo_run(tmp_path), path
+
+
+@pytest.mark.parametrize("target", ["ship", "Ship", "2"])
+def test_target_by_class_name_or_index(photo, capsys, target):
+    rundir, image = photo
+    assert main(["explain", "train-step", str(rundir), str(image), "--target", target,
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["target"] == "ship"
+    assert list(result["before"]["probabilities"]) == ["dog", "cat", "ship", "bird"]
+
+
+def test_unknown_class_name_lists_the_valid_ones(photo, capsys):
+    rundir, image = photo
+    assert main(["explain", "train-step", str(rundir), str(image), "--target", "boat"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'boat' is not a class" in err
+    assert "dog, cat, ship, bird" in err and "0..3" in err

@@ -7,6 +7,7 @@ from html.parser import HTMLParser
 import numpy as np
 import pytest
 import torch
+from fake_runs import photo_run
 from PIL import Image
 
 from convnet.cli import main
@@ -45,7 +46,7 @@ def page(tiny_run, tiny_data, tmp_path_factory):
 
 def test_report_has_every_section(page):
     _, p = page
-    assert {"summary", "curves", "confusion", "misclassified", "layers"} <= p.ids
+    assert {"summary", "filters", "curves", "confusion", "misclassified", "layers"} <= p.ids
     text = " ".join(p.text)
     assert "conv1" in text and "5·5·1·6 + 6 = 156" in text and "63,802" in text
     assert "(32 + 2·0 − 5)/1 + 1 = 28" in text
@@ -95,3 +96,27 @@ def test_bad_run_and_missing_data(tiny_run, tmp_path, capsys):
     assert main(["report", str(tiny_run), "--out", str(tmp_path / "r.html"),
                  "--data", str(tmp_path)]) == 4
     assert capsys.readouterr().err.count("\n") == 2
+
+
+def png(src: str) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
+                      .convert("RGB")).astype(int)
+
+
+@pytest.fixture(scope="module")
+def colour_page(tmp_path_factory):
+    """The report of an untrained seed4 run on a small CIFAR-10 test split (4 classes)."""
+    out = tmp_path_factory.mktemp("colour-report") / "report.html"
+    run = photo_run(out.parent)
+    assert main(["report", str(run), "--out", str(out), "--inputs", "0", "--quiet"]) == 0
+    return Page(out.read_text(encoding="utf-8"))
+
+
+def test_colour_report_draws_filters_and_mistakes_in_colour(colour_page):
+    p = colour_page
+    assert {"filters", "misclassified"} <= p.ids
+    filters = png(p.images[0])  # the first image on the page: conv1's 6 filters, RGB
+    assert (np.abs(filters[..., 0] - filters[..., 1]) > 40).sum() > 100
+    thumbs = [t for t in map(png, p.images) if t.shape == (64, 64, 3)]  # 32x32, enlarged
+    assert len(thumbs) >= 2  # the mistakes (an untrained model makes some) and image 0
+    assert all(t.std(axis=2).max() > 20 for t in thumbs)  # each in its class's colour, not grey

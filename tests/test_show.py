@@ -6,16 +6,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from fake_runs import photo_run
 from PIL import Image, ImageDraw
 
 from convnet.cli import main
 from convnet.predict import Predictor
 from convnet.registry import create_model
 from convnet.viz.capture import capture
-from convnet.viz.filters import draw_filters, nearest_kernel
+from convnet.viz.filters import (MIN_SIMILARITY, NO_MATCH, colour_filter, draw_filters,
+                                 kernel_label, nearest_kernel)
 from convnet.viz.kernels import CLASSIC_KERNELS
 from convnet.viz.maps import draw_maps
-from convnet.viz.saliency import explain
+from convnet.viz.saliency import explain, gradcam_layer
 from convnet.viz.show import show
 
 LENET5_SHAPES = {
@@ -133,3 +135,86 @@ def test_cli_show_errors(tiny_run, tmp_path, capsys):
     assert main(["show", str(tmp_path), str(bad), "--out", str(tmp_path / "o")]) == 7
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+
+
+# ----------------------------------------------------------------------------- colour networks
+
+SOBEL = np.array(CLASSIC_KERNELS["sobel x"], dtype=float)
+
+
+def test_nearest_kernel_reads_all_three_channels_of_an_rgb_filter():
+    assert nearest_kernel(np.stack([SOBEL] * 3)) == ("sobel x", 1.0)  # on the grey image
+    assert nearest_kernel(np.stack([SOBEL, 0 * SOBEL, 0 * SOBEL])) == ("sobel x", 1.0)  # red
+    opponent = np.stack([SOBEL, -SOBEL, 0 * SOBEL])  # red edges minus green edges
+    assert nearest_kernel(opponent) == ("sobel x", 0.707)  # 1/sqrt(2): half of it is not Sobel
+    assert kernel_label(opponent) == NO_MATCH and kernel_label(opponent[:1]) == "sobel x 1.00"
+
+
+def test_random_filters_get_no_kernel_label():
+    rng = np.random.default_rng(0)
+    for shape in [(3, 5, 5), (1, 5, 5), (3, 3, 3)]:
+        labels = [kernel_label(rng.standard_normal(shape)) for _ in range(50)]
+        assert labels.count(NO_MATCH) >= 48, (shape, labels)
+    assert MIN_SIMILARITY ** 2 >= 0.5  # the kernel accounts for at least half the energy
+
+
+def test_colour_filter_is_grey_at_zero_and_symmetric():
+    w = np.zeros((3, 2, 2))
+    w[0, 0, 0], w[2, 1, 1] = 0.4, -0.2  # red at the top left, minus blue at the bottom right
+    rgb = colour_filter(w)
+    assert rgb.shape == (2, 2, 3)
+    assert rgb[0, 1].tolist() == [0.5, 0.5, 0.5]  # zero: grey
+    assert rgb[0, 0].tolist() == [1.0, 0.5, 0.5] and rgb[1, 1].tolist() == [0.5, 0.5, 0.25]
+
+
+def test_first_layer_of_an_rgb_model_is_drawn_in_colour(tmp_path):
+    torch.manual_seed(0)
+    conv1 = create_model("seed4", num_classes=4).features.conv1  # 6 filters 5x5 x 3
+    grid = draw_filters("conv1", conv1, tmp_path / "f.png", label=True, colour=True)
+    assert grid.n_panels == 6 and (grid.rows, grid.cols) == (2, 3)  # one panel per filter
+    assert len(grid.labels) == 6 and "in colour" in grid.title
+    assert all(lab == NO_MATCH or float(lab.rsplit(" ", 1)[1]) >= MIN_SIMILARITY
+               for lab in grid.labels)
+    pixels = np.asarray(Image.open(grid.path).convert("RGB")).astype(int)
+    assert (np.abs(pixels[..., 0] - pixels[..., 1]) > 40).sum() > 100  # really in colour
+
+
+@pytest.mark.parametrize("name, layer", [("lenet5", "conv2"), ("vgg11-small", "conv8"),
+                                         ("resnet20", "layer3.2"), ("densenet-small", "relu5"),
+                                         ("googlenet-small", "inception5b")])
+def test_gradcam_looks_at_the_maps_before_global_pooling(name, layer):
+    torch.manual_seed(0)
+    model = create_model(name).eval()
+    found, module = gradcam_layer(model)
+    assert found == layer
+    x = torch.rand(1, *model.input_shape)
+    seen = []
+    handle = module.register_forward_hook(lambda m, args, out: seen.append(out.shape))
+    with torch.no_grad():
+        pooled_input = model.forward_features(x).shape
+    handle.remove()
+    if name not in ("lenet5", "vgg11-small"):  # the whole block output, all of its maps
+        assert seen[0] == pooled_input
+    ex = explain(model, x)
+    assert ex.layer == layer and ex.gradcam.shape == ex.saliency.shape == x.shape[2:]
+    assert np.isfinite(ex.gradcam).all() and 0 <= ex.gradcam.min() <= ex.gradcam.max() <= 1
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory):
+    """An untrained seed4 run on 4 CIFAR classes, and a colour photo: sky, sea, a red hull."""
+    root = tmp_path_factory.mktemp("photo-run")
+    picture = np.zeros((48, 64, 3), np.uint8)
+    picture[:24], picture[24:] = (90, 150, 230), (20, 60, 120)
+    picture[30:40, 10:50] = (200, 30, 30)
+    Image.fromarray(picture).save(root / "boat.png")
+    return photo_run(root), root / "boat.png"
+
+
+def test_show_on_a_colour_run(photo, tmp_path):
+    rundir, image = photo
+    shown = show(rundir, image, tmp_path)
+    names = [p.split("/")[-1] for p in shown.files]
+    assert names == EXPECTED_FILES and shown.prediction["label"] in ("dog", "cat", "ship", "bird")
+    sal = np.asarray(Image.open(tmp_path / "saliency.png").convert("RGB")).astype(int)
+    assert (np.abs(sal[..., 0] - sal[..., 2]) > 100).sum() > 100  # the red hull, in colour

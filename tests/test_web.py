@@ -6,12 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
+from fake_runs import CIFAR_NAMES, cifar_colour, fake_run, photo_run
 from PIL import Image, ImageDraw
 
-from convnet import runs
 from convnet.layers import lenet_c3_table
-from convnet.registry import create_model
 from convnet.web import create_app
 from convnet.web.app import MAX_IMAGE_BYTES, MAX_MAPS
 
@@ -35,20 +33,6 @@ def seven(size: int = 140) -> str:
     return data_url(im)
 
 
-def fake_run(root, name: str, model_name: str, classes, mean, std, framing=None, seed=0):
-    """A run directory with random weights (no training): enough to serve a model."""
-    torch.manual_seed(seed)
-    model = create_model(model_name, num_classes=len(classes))
-    rundir = root / name
-    rundir.mkdir()
-    runs.save_checkpoint(rundir, model, None, {})
-    runs.write_json(rundir / runs.MANIFEST, {
-        "format": runs.FORMAT, "status": "done", "model": runs.describe_model(model),
-        "dataset": {"name": "synthetic", "classes": list(classes), "mean": mean, "std": std,
-                    "framing": framing}, "final": {}})
-    return rundir
-
-
 @pytest.fixture(scope="module")
 def client(tiny_run, tmp_path_factory):
     root = tmp_path_factory.mktemp("web-runs")
@@ -58,7 +42,7 @@ def client(tiny_run, tmp_path_factory):
                    [0.25, 0.25, 0.25])
     resnet = fake_run(root, "resnet", "resnet20", [str(i) for i in range(10)], [0.5] * 3,
                       [0.25] * 3)
-    return TestClient(create_app([tiny_run, lenet1998, rgb, resnet]))
+    return TestClient(create_app([tiny_run, lenet1998, rgb, resnet, photo_run(root)]))
 
 
 def post(client, path, **body):
@@ -73,7 +57,7 @@ def test_runs_lists_every_run_with_its_layers(client):
     r = client.get("/api/runs")
     assert r.status_code == 200
     by_id = {run["id"]: run for run in r.json()}
-    assert set(by_id) == {"tiny", "lenet1998", "rgb", "resnet"}
+    assert set(by_id) == {"tiny", "lenet1998", "rgb", "resnet", "photos"}
     layers = {layer["name"]: layer for layer in by_id["tiny"]["layers"]}
     assert layers["maxpool1"]["source"] == "relu1" and layers["conv1"]["source"] == "input"
     assert layers["maxpool1"]["kernel"] == [2, 2] and layers["maxpool1"]["mode"] == "max"
@@ -132,6 +116,77 @@ def test_filters(client):
     conv1, c3 = j["layers"][0], j["layers"][1]
     assert conv1["shape"] == [6, 1, 5, 5] and len(conv1["nearest"]) == 6
     assert c3["connected"] == lenet_c3_table().int().tolist()
+    assert "colour" not in conv1 and "nearest" not in c3  # grey input; C3 reads maps, not pixels
+
+
+def test_first_layer_filters_of_an_rgb_run_come_in_colour(client):
+    conv1 = client.get("/api/filters", params={"run": "rgb"}).json()["layers"][0]
+    assert conv1["shape"] == [6, 3, 5, 5] and len(conv1["colour"]) == 6
+    assert all(len(base64.b64decode(c)) == 5 * 5 * 3 for c in conv1["colour"])
+    for near in conv1["nearest"]:  # one per filter, over its three channels; named only if close
+        assert set(near) == {"name", "closest", "similarity"}
+        assert (near["name"] is not None) == (near["similarity"] >= conv1["min_similarity"])
+
+
+# ----------------------------------------------------------------------------- test images
+
+def png_of(url: str) -> Image.Image:
+    assert url.startswith("data:image/png;base64,")
+    return Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+
+
+def test_samples_of_a_colour_run_spread_over_its_classes(client):
+    r = client.get("/api/samples", params={"run": "photos"})
+    assert r.status_code == 200
+    j = r.json()
+    assert j["run"] == "photos" and j["dataset"] == "cifar10" and j["note"] == ""
+    samples = j["samples"]  # 6 test images of each of the 4 classes, 24 in all
+    assert [s["label"] for s in samples[:4]] == ["dog", "cat", "ship", "bird"]
+    assert sorted(s["label"] for s in samples) == sorted(["dog", "cat", "ship", "bird"] * 6)
+    for s in samples:  # the picture and its label: each CIFAR class has its own colour
+        channel, value = cifar_colour(CIFAR_NAMES.index(s["label"]))
+        im = png_of(s["image"])
+        assert (im.mode, im.size) == ("RGB", (32, 32))
+        assert np.asarray(im)[0, 0, channel] == value
+    assert len(client.get("/api/samples", params={"run": "photos", "n": 5}).json()["samples"]) == 5
+
+
+def test_a_clicked_sample_runs_through_the_network_like_an_upload(client):
+    sample = client.get("/api/samples", params={"run": "photos"}).json()["samples"][2]
+    j = post(client, "/api/activations", run="photos", image=sample["image"]).json()
+    assert j["input"]["shape"] == [3, 32, 32]
+    assert [t["label"] for t in j["prediction"]["top"]] != [] and len(j["layers"]) == 13
+    pixels = np.frombuffer(base64.b64decode(j["input"]["rgb"]), np.uint8).reshape(32, 32, 3)
+    assert np.abs(pixels.astype(int) - np.asarray(png_of(sample["image"]))).max() <= 1
+
+
+def test_samples_of_a_digit_run(client):
+    samples = client.get("/api/samples", params={"run": "tiny", "n": 12}).json()["samples"]
+    assert [s["label"] for s in samples[:10]] == [str(d) for d in range(10)]
+    assert png_of(samples[0]["image"]).size == (28, 28)
+
+
+def test_samples_without_data_say_so_and_do_not_fail(client):
+    r = client.get("/api/samples", params={"run": "rgb"})  # dataset "synthetic": nothing to read
+    assert r.status_code == 200
+    j = r.json()
+    assert j["samples"] == [] and j["note"].startswith("no test images to show: ")
+    assert "\n" not in j["note"]
+
+
+@pytest.mark.parametrize("params, code", [({"run": "nope"}, 404), ({"run": "photos", "n": 0}, 422),
+                                          ({"run": "photos", "n": 65}, 422)])
+def test_bad_sample_requests_are_4xx(client, params, code):
+    r = client.get("/api/samples", params=params)
+    assert r.status_code == code and r.json()["detail"]
+
+
+def test_spread_takes_classes_in_turn():
+    from convnet.web.samples import spread
+
+    labels = np.array([2, 0, 0, 1, 0, 2, 1])
+    assert spread(labels, 7) == [1, 3, 0, 2, 6, 5, 4]
+    assert spread(labels, 2) == [1, 3] and spread(np.array([], np.int64), 4) == []
 
 
 def test_kernel_playground(client):
@@ -198,7 +253,8 @@ def test_page_and_openapi(client):
     assert "<canvas id=\"pad\"" in client.get("/").text
     assert client.get("/static/app.js").status_code == 200
     paths = client.get("/openapi.json").json()["paths"]
-    assert {"/api/runs", "/api/predict", "/api/activations", "/api/filters"} <= set(paths)
+    assert {"/api/runs", "/api/predict", "/api/activations", "/api/filters",
+            "/api/samples"} <= set(paths)
 
 
 def test_serve_with_a_bad_rundir_is_one_line_and_exit_7(tmp_path, capsys):

@@ -1,4 +1,5 @@
-"""``convnet serve`` end to end in a real headless Chromium: draw, read the guess, hover a unit.
+"""``convnet serve`` end to end in a real headless Chromium: draw, read the guess, hover a unit;
+open a colour run on its own test images and click one.
 
 Needs Debian's ``chromium`` and Playwright for Python (``.ci/run`` installs both). Without
 them the test skips, except under CI (``CI=true``), where a missing browser is a failure.
@@ -12,6 +13,8 @@ import threading
 import time
 
 import pytest
+from fake_runs import photo_run
+from PIL import Image
 
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                  "--disable-background-networking"]
@@ -38,9 +41,8 @@ def browser():
         b.close()
 
 
-@pytest.fixture(scope="module")
-def server(tiny_run):
-    """uvicorn serving the tiny run on a free port, in a background thread."""
+def serving(rundir):
+    """uvicorn serving one run on a free port, in a background thread; yields the page's URL."""
     import uvicorn
 
     from convnet.web import create_app
@@ -48,7 +50,7 @@ def server(tiny_run):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(create_app([tiny_run]), host="127.0.0.1", port=port,
+    srv = uvicorn.Server(uvicorn.Config(create_app([rundir]), host="127.0.0.1", port=port,
                                         log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -59,6 +61,17 @@ def server(tiny_run):
     yield f"http://127.0.0.1:{port}/"
     srv.should_exit = True
     thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    yield from serving(tiny_run)
+
+
+@pytest.fixture(scope="module")
+def colour_server(tmp_path_factory):
+    """An untrained 4-class CIFAR run whose data folder has a small test split."""
+    yield from serving(photo_run(tmp_path_factory.mktemp("photo-serve")))
 
 
 def draw_seven(page) -> None:
@@ -91,5 +104,39 @@ def test_draw_predict_and_hover_a_pooled_unit(browser, server):
     assert (outline.get_attribute("data-h"), outline.get_attribute("data-w")) == ("2", "2")
     assert page.locator(".layer[data-name=relu1] .winner").count() == 1
     assert "max(window)" in page.inner_text("#panel")
+    assert errors == []
+    page.close()
+
+
+def test_colour_run_opens_on_its_test_images_and_a_click_classifies_one(browser, colour_server,
+                                                                         tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(colour_server)
+    page.wait_for_selector("#gallery .sample.chosen")  # the first test image opens the page
+    page.wait_for_selector("#guess", timeout=15_000)
+    assert page.locator("#gallery .sample").count() == 24
+    assert page.inner_text("#truth").startswith("true class: dog")
+    samples = page.evaluate("fetch('/api/samples?run=photos&n=24').then((r) => r.json())")
+    with page.expect_response(lambda r: r.url.endswith("/api/activations")) as answer:
+        page.locator("#gallery .sample").nth(2).click()  # the first ship
+    assert answer.value.request.post_data_json["image"] == samples["samples"][2]["image"]
+    top = answer.value.json()["prediction"]["top"]
+    bars = page.locator(".layer[data-name=softmax] .bars")
+    expected = f"{100 * top[0]['probability']:.1f} %"
+    page.wait_for_function("(t) => document.querySelector('.layer[data-name=softmax] .bars')"
+                           ".innerText.includes(t)", arg=expected)
+    assert top[0]["label"] in bars.inner_text()
+    assert page.inner_text("#guess") == top[0]["label"]
+    assert page.inner_text("#truth").startswith("true class: ship")
+    assert page.locator("#gallery .sample.chosen").count() == 1
+
+    # an upload still works, and replaces the chosen test image
+    Image.new("RGB", (40, 30), (200, 30, 30)).save(tmp_path / "red.png")
+    with page.expect_response(lambda r: r.url.endswith("/api/activations")):
+        page.set_input_files("#upload", str(tmp_path / "red.png"))
+    assert page.locator("#gallery .sample.chosen").count() == 0
+    assert page.inner_text("#truth") == ""
     assert errors == []
     page.close()

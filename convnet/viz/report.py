@@ -1,8 +1,9 @@
 """``convnet report RUNDIR --out report.html``: one run, explained in a single offline HTML file.
 
-The page has five sections, each filled from the library, never recomputed here:
+The page has six sections, each filled from the library, never recomputed here:
 
     summary        the model's layer table with its arithmetic (``summary.summarize``)
+    filters        the first convolution's filters (``filters.draw_filters``), in colour for RGB
     curves         loss and accuracy per epoch, train and test (``RUNDIR/metrics.jsonl``)
     confusion      the confusion matrix on the test split, accuracy, precision and recall
     misclassified  test images the model got wrong, each with its top-3 probabilities
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import os
 import tempfile
 from dataclasses import dataclass
@@ -32,15 +32,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from tqdm.auto import tqdm
 
 from ..errors import ConvnetError
 from ..evaluate import Evaluation, batched_logits, plot_confusion, prepared_split
 from ..runs import atomic_write, load_model, read_metrics
 from ..summary import summarize
-from .capture import capture
-from .draw import pyplot, save
+from .capture import capture, named_layers
+from .draw import png_uri, pyplot, save
+from .filters import draw_filters
 from .maps import draw_maps
 
 MAX_MISCLASSIFIED = 24  # a 6 x 4 gallery: enough to see the kinds of mistakes
@@ -105,12 +105,7 @@ def _file_uri(path: str | Path) -> str:
 
 def _thumbnail(image: np.ndarray) -> str:
     """One uint8 (C, H, W) image as an enlarged PNG data URI."""
-    pixels = image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0)  # (C,H,W) -> (H,W,C)
-    im = Image.fromarray(np.ascontiguousarray(pixels))
-    im = im.resize((im.width * THUMB_SCALE, im.height * THUMB_SCALE), Image.NEAREST)
-    buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=True)
-    return _uri(buf.getvalue())
+    return png_uri(image, THUMB_SCALE)
 
 
 def _img(uri: str, alt: str, cls: str = "") -> str:
@@ -162,6 +157,18 @@ def summary_section(model) -> str:
             f'{"x".join(map(str, s.input_shape))}; {s.total_params:,} parameters, '
             f'{s.total_mult_adds:,} multiply-adds per image</p>'
             f'{_table(head, rows, text_cols=(0, 1, 4, 6))}</section>')
+
+
+def filters_section(model, tmp: Path) -> str:
+    """The first convolution's filters: what the network looks for in the pixels themselves."""
+    name, conv = next(((n, m) for n, m in named_layers(model) if isinstance(m, torch.nn.Conv2d)),
+                      (None, None))
+    if conv is None:
+        return '<section id="filters"><h2>First-layer filters</h2><p>no convolution</p></section>'
+    grid = draw_filters(name, conv, tmp / "filters.png", label=True,
+                        colour=model.input_shape[0] == 3)
+    return (f'<section id="filters"><h2>First-layer filters</h2>'
+            f'{_img(_file_uri(grid.path), grid.title)}</section>')
 
 
 def curves_section(metrics: list[dict], tmp: Path) -> str:
@@ -253,7 +260,8 @@ def render_report(rundir: str | Path, inputs: list[int] | None = None,
         views = "".join(layer_view(model, ts, i, Path(tmp))
                         for i in tqdm(chosen, desc="layer views", unit="image",
                                       disable=not progress, leave=False))
-        sections = [summary_section(model), curves_section(read_metrics(Path(rundir)), Path(tmp)),
+        sections = [summary_section(model), filters_section(model, Path(tmp)),
+                    curves_section(read_metrics(Path(rundir)), Path(tmp)),
                     confusion_section(ts, name, Path(tmp)), misclassified_section(ts),
                     f'<section id="layers"><h2>Layer by layer</h2>{views}</section>']
     title = f"{manifest['model'].get('name') or 'model'} on {name}"

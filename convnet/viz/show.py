@@ -67,7 +67,7 @@ def show(rundir: str | Path, image, out_dir: str | Path, invert: bool | None = N
     label = predictor.classes[best]
     picture = display_image(prepared, predictor.mean, predictor.std)
     files = [g.path for g in render_maps(activations, out)]
-    files += [g.path for g in render_filters(named_layers(model), out)]
+    files += [g.path for g in render_filters(named_layers(model), out, rgb=x.shape[1] == 3)]
     files.append(draw_saliency(picture, ex, f"input: {label} ({probs[best]:.1%})",
                                out / "saliency.png"))
     files.append(draw_probabilities(probs, predictor.classes, out / "probabilities.png"))

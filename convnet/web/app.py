@@ -7,6 +7,7 @@ The page (``static/``: plain HTML, JS and CSS, no build step, no CDN) talks to a
     POST /api/activations  an image -> every layer's output, compact (per-map uint8 + min/max)
     POST /api/unit         an image + one unit -> its source window(s) and its arithmetic
     GET  /api/filters      the learned filters of every convolution
+    GET  /api/samples      test images of the run's own dataset to click (``samples.gallery``)
     GET  /api/kernels      the classic kernels;  POST /api/kernel: one applied to an image
 
 Images travel as a data URL (``data:image/png;base64,...``) or plain base64 of any format
@@ -40,9 +41,11 @@ from ..errors import ConvnetError, ImageError, RunError, SpecError
 from ..explain import parse_matrix, tidy
 from ..predict import Predictor
 from ..viz.capture import capture
-from ..viz.filters import MAX_COLS, MAX_ROWS, conv_weight, nearest_kernel
+from ..viz.filters import (MAX_COLS, MAX_ROWS, MIN_SIMILARITY, colour_filter, conv_weight,
+                           kernel_match)
 from ..viz.kernels import CLASSIC_KERNELS, apply_kernel
 from .layers import LayerInfo, UnitError, explain_unit, layer_graph
+from .samples import MAX_SAMPLES, gallery
 
 STATIC = Path(__file__).parent / "static"
 MAX_IMAGE_BYTES = 5_000_000  # an upload larger than this is refused (413) before decoding
@@ -67,6 +70,7 @@ class Served:
     manifest: dict
     # capture() hooks the shared model: two requests at once would record each other's layers
     lock: threading.Lock = field(default_factory=threading.Lock)
+    samples: dict | None = None  # the gallery, read on first request (a test split: ~1 s)
 
     def to_json(self) -> dict:
         m, ds = self.predictor.model, self.manifest.get("dataset", {})
@@ -244,8 +248,13 @@ def add_error_handlers(app: FastAPI) -> None:
         return JSONResponse({"detail": f"{where or 'request'}: {e.get('msg', 'invalid')}"}, 422)
 
 
-def create_app(rundirs: list[str | Path]) -> FastAPI:
-    """The FastAPI app serving ``rundirs`` (loaded now: a bad run fails here, not on a click)."""
+def create_app(rundirs: list[str | Path], data_dir: str | None = None) -> FastAPI:
+    """The FastAPI app serving ``rundirs`` (loaded now: a bad run fails here, not on a click).
+
+    Args:
+        data_dir (str | None): where the runs' datasets are, for the gallery of test images.
+            Default: each run's recorded data folder, then ``$CONVNET_DATA`` and the cache.
+    """
     runs = load_runs(rundirs)
     app = FastAPI(title="convnet serve", version="1",
                   description="Every layer of a trained convnet run, for one image at a time.")
@@ -296,6 +305,14 @@ def create_app(rundirs: list[str | Path]) -> FastAPI:
         return {"run": served.id, "layers": [filters_of(info) for info in
                                              served.graph.values() if info.kind == "conv"]}
 
+    @app.get("/api/samples", summary="Test images of the run's own dataset, to click")
+    def api_samples(run: str = Query(description="a run id from GET /api/runs"),
+                    n: int = Query(24, ge=1, le=MAX_SAMPLES, description="how many")) -> dict:
+        served = get_run(run)
+        if served.samples is None:  # no lock: two first requests at once both read, harmlessly
+            served.samples = gallery(served.manifest, data_dir, MAX_SAMPLES)
+        return dict(served.samples, run=served.id, samples=served.samples["samples"][:n])
+
     @app.get("/api/kernels", summary="The classic image kernels")
     def api_kernels() -> dict:
         return {name: [[tidy(v) for v in row] for row in k] for name, k in CLASSIC_KERNELS.items()}
@@ -340,6 +357,10 @@ def filters_of(info: LayerInfo) -> dict:
              np.round(info.module.bias.detach()[:rows].numpy(), 4).tolist(),
              "connected": None if table is None else table[:rows, :cols].int().tolist()}
     if info.source == "input" and kh == kw:  # the first layer looks at pixels: name its filters
-        layer["nearest"] = [[list(nearest_kernel(w[r, c].numpy())) for c in range(cols)]
-                            for r in range(rows)]
+        layer["nearest"] = [kernel_match(w[r].numpy()) for r in range(rows)]  # all channels
+        layer["min_similarity"] = MIN_SIMILARITY
+    if info.source == "input" and c_in == 3:  # an RGB image: each filter as one colour picture
+        layer["colour"] = [base64.b64encode(np.rint(colour_filter(w[r].numpy()) * 255)
+                                            .astype(np.uint8).tobytes()).decode()
+                           for r in range(rows)]  # (kh, kw, 3) uint8, row-major
     return layer

@@ -1,4 +1,5 @@
-// convnet serve: the drawing pad, every layer of the chosen run, and the unit inspector.
+// convnet serve: the drawing pad, every layer of the chosen run, and the unit inspector
+// (filters.js: the filters tab and kernel playground; gallery.js: the test images to click).
 // Plain JavaScript, no build step. The API is described in docs/web.md and at /docs.
 "use strict";
 
@@ -6,7 +7,17 @@ const $ = (sel) => document.querySelector(sel);
 const state = {
   runs: [], run: null, acts: null, image: null, filters: null,
   inflight: false, dirty: false, hidden: new Set(), hover: null,
+  source: null,  // a clicked test image's data URL; null: what is on the pad is sent
+  sourceLabel: null,  // ... and its true class
 };
+
+// An element with text (never parsed as HTML: class names and run ids come from the server).
+function el(tag, text, className) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (className) e.className = className;
+  return e;
+}
 
 // ------------------------------------------------------------------ API
 
@@ -115,6 +126,13 @@ function drawMaps(div, layer) {
   });
 }
 
+// (H, W, 3) uint8 bytes, base64, painted as they are.
+function paintRGB(canvas, b64, w, h) {
+  const rgb = bytes(b64), img = canvas.getContext("2d").createImageData(w, h);
+  for (let p = 0; p < w * h; p++) img.data.set([rgb[3 * p], rgb[3 * p + 1], rgb[3 * p + 2], 255], 4 * p);
+  canvas.getContext("2d").putImageData(img, 0, 0);
+}
+
 // An RGB input is also shown in colour, on the 0..255 scale, beside its three channels.
 function drawRGB(input) {
   const [, h, w] = input.shape, maps = document.querySelector('.layer[data-name="input"] .maps');
@@ -124,9 +142,7 @@ function drawRGB(input) {
     c = document.createElement("canvas"); c.className = "rgb"; c.width = w; c.height = h;
     c.style.width = w * scaleFor(h, 3) + "px"; c.title = "the input in colour"; maps.appendChild(c);
   }
-  const rgb = bytes(input.rgb), img = c.getContext("2d").createImageData(w, h);
-  for (let p = 0; p < w * h; p++) img.data.set([rgb[3 * p], rgb[3 * p + 1], rgb[3 * p + 2], 255], 4 * p);
-  c.getContext("2d").putImageData(img, 0, 0);
+  paintRGB(c, input.rgb, w, h);
 }
 
 const UNIT = 8, PER_ROW = 64;  // a vector layer: rows of 64 units, 8 px each
@@ -154,9 +170,13 @@ function drawUnits(div, layer) {
 function drawBars(div, pred) {
   const bars = div.querySelector(".bars");
   if (!bars) return;
-  bars.innerHTML = pred.top.slice(0, 10).map((t, k) =>
-    `<div class="bar ${k === 0 ? "first" : k === 1 ? "second" : ""}"><span class="name">${t.label}</span>` +
-    `<div class="fill" style="width:${Math.round(200 * t.probability)}px"></div>${(100 * t.probability).toFixed(1)} %</div>`).join("");
+  bars.replaceChildren(...pred.top.slice(0, 10).map((t, k) => {
+    const bar = el("div", undefined, "bar" + (k === 0 ? " first" : k === 1 ? " second" : ""));
+    const fill = el("div", undefined, "fill");
+    fill.style.width = Math.round(200 * t.probability) + "px";
+    bar.append(el("span", t.label, "name"), fill, `${(100 * t.probability).toFixed(1)} %`);
+    return bar;
+  }));
 }
 
 function render() {
@@ -172,8 +192,10 @@ function render() {
   if (acts.input.shape[0] === 3) drawRGB(acts.input);
   const last = acts.layers[acts.layers.length - 1];
   drawBars(document.querySelector(`.layer[data-name="${CSS.escape(last.name)}"]`), acts.prediction);
-  const p = acts.prediction, second = p.second ? ` <span class="second">second guess: ${p.second.label} (${(100 * p.second.probability).toFixed(1)} %)</span>` : "";
-  $("#prediction").innerHTML = `<span id="guess">${p.label}</span> (${(100 * p.probability).toFixed(1)} %)${second}`;
+  const p = acts.prediction, pct = (v) => `${(100 * v).toFixed(1)} %`;
+  const guess = el("span", p.label); guess.id = "guess";
+  $("#prediction").replaceChildren(guess, ` (${pct(p.probability)})`);
+  if (p.second) $("#prediction").append(" ", el("span", `second guess: ${p.second.label} (${pct(p.second.probability)})`, "second"));
   $("#status").textContent = "";
   $("#timing").textContent = `server ${acts.server_ms} ms per update`;
   if (state.hover) inspect(state.hover.layer, state.hover.index);
@@ -276,15 +298,17 @@ function stroke(e, start) {
 }
 
 let drawing = false;
-pad.addEventListener("pointerdown", (e) => { drawing = true; pad.setPointerCapture(e.pointerId); stroke(e, true); });
+pad.addEventListener("pointerdown", (e) => {
+  drawing = true; pad.setPointerCapture(e.pointerId); useThePad(); stroke(e, true);
+});
 pad.addEventListener("pointermove", (e) => { if (drawing) stroke(e, false); });
 pad.addEventListener("pointerup", () => { drawing = false; update(); });
-$("#clear").onclick = () => { clearPad(); update(); };
+$("#clear").onclick = () => { useThePad(); clearPad(); update(); };
 $("#upload").onchange = (e) => {
   const file = e.target.files[0]; if (!file) return;
   const img = new Image();
   img.onload = () => {
-    clearPad();
+    useThePad(); clearPad();
     const k = Math.min(pad.width / img.width, pad.height / img.height);
     const w = img.width * k, h = img.height * k;
     ctx.drawImage(img, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
@@ -309,13 +333,17 @@ function padIsBlank() {
   return true;
 }
 
+// What to do on an empty pad: a digit run wants a drawing, a colour run a photo.
+function ask() {
+  $("#prediction").textContent = state.run.framing === "mnist" ? "draw a digit"
+    : state.run.input_shape[0] === 3 ? "click a test image or upload a photo" : "draw or upload an image";
+}
+
 async function update() {
-  if (state.run.framing === "mnist" && padIsBlank()) {  // nothing to frame: ask for a digit
-    $("#prediction").textContent = "draw a digit"; return;
-  }
+  if (!state.source && padIsBlank()) { ask(); return; }  // nothing to classify yet
   if (state.inflight) { state.dirty = true; return; }
   state.inflight = true; state.dirty = false;
-  const image = padImage();
+  const image = state.source || padImage();
   try {
     state.acts = await api("/api/activations", {run: state.run.id, image});
     state.image = image;
@@ -330,78 +358,6 @@ async function update() {
   }
 }
 
-// ------------------------------------------------------------------ filters and kernels
-
-function filterCanvas(w, lo, hi, s) {
-  const k = w.length, c = document.createElement("canvas");
-  c.width = w[0].length; c.height = k; c.style.width = c.width * s + "px"; c.style.height = k * s + "px";
-  paint(c, w.flat(), c.width, k, lo, hi);
-  return c;
-}
-
-function drawFilters() {
-  const root = $("#filters"); root.innerHTML = "";
-  for (const f of state.filters.layers) {
-    const m = Math.max(-f.min, f.max), div = document.createElement("div");
-    div.className = "layer filters";
-    const [co, ci, kh, kw] = f.shape;
-    div.innerHTML = `<h3>${f.name} <span class="meta">${co} filters ${kh}×${kw} × ${ci} input maps` +
-      (f.shown[0] < co || f.shown[1] < ci ? ` (first ${f.shown[0]} × ${f.shown[1]} shown)` : "") +
-      (f.connected ? " · faded: not connected (connection table)" : "") + "</span></h3>";
-    const table = document.createElement("table");
-    f.weights.forEach((row, r) => {
-      const tr = table.insertRow();
-      row.forEach((w, c) => {
-        const td = tr.insertCell(), off = f.connected && !f.connected[r][c];
-        td.className = "filter" + (off ? " off" : "");
-        td.title = `filter ${r}, input map ${c}` + (f.bias ? `, bias ${f.bias[r]}` : "");
-        td.appendChild(filterCanvas(w, -m, m, Math.max(2, Math.floor(40 / kh))));
-        if (f.nearest) td.insertAdjacentHTML("beforeend", `<br>${f.nearest[r][c][0]} ${f.nearest[r][c][1]}`);
-      });
-    });
-    div.appendChild(table); root.appendChild(div);
-  }
-}
-
-async function playground() {
-  if (!state.image) return;
-  const text = $("#kernel-text").value.trim(), kernel = text || $("#kernel-name").value;
-  try {
-    const r = await api("/api/kernel", {image: state.image, kernel});
-    const view = $("#kernel-view"); view.innerHTML = "";
-    for (const [title, layer] of [["input (grayscale)", r.input], [`${text ? "your kernel" : kernel}`, r.output]]) {
-      const [, h, w] = layer.shape, c = document.createElement("canvas"), box = document.createElement("div");
-      c.width = w; c.height = h; c.style.width = 2 * w + "px";
-      paint(c, mapValues(layer, bytes(layer.data), 0, h * w), w, h, layer.lo[0], layer.hi[0]);
-      box.className = "kernel"; box.append(c); box.insertAdjacentHTML("beforeend", `<br>${title}`);
-      view.appendChild(box);
-    }
-    view.insertAdjacentHTML("beforeend", `<div class="kernel">${matrix(r.kernel.map((row) => row.map((v) => +v.toFixed(3))))}</div>`);
-  } catch (err) { $("#status").textContent = err.message; }
-  learned();
-}
-
-// The first convolution's filters (with the nearest classic kernel) beside its feature maps.
-function learned() {
-  const root = $("#kernel-learned"); root.innerHTML = "";
-  const f = state.filters && state.filters.layers[0];
-  if (!f) return;
-  const m = Math.max(-f.min, f.max), maps = state.acts && state.acts.layers.find((l) => l.name === f.name);
-  f.weights.forEach((row, r) => {
-    const box = document.createElement("div");
-    box.className = "kernel";
-    box.appendChild(filterCanvas(row[0], -m, m, Math.max(2, Math.floor(40 / row[0].length))));
-    if (maps && r < maps.shown) {
-      const [, h, w] = maps.shape, c = document.createElement("canvas");
-      c.width = w; c.height = h; c.style.width = 2 * w + "px";
-      paint(c, mapValues(maps, bytes(maps.data), r, h * w), w, h, ...range(maps, r));
-      box.append(" ", c);
-    }
-    box.insertAdjacentHTML("beforeend", `<br>filter ${r}` + (f.nearest ? `: ${f.nearest[r][0][0]} ${f.nearest[r][0][1]}` : ""));
-    root.appendChild(box);
-  });
-}
-
 // ------------------------------------------------------------------ start
 
 async function chooseRun(id) {
@@ -411,15 +367,23 @@ async function chooseRun(id) {
   $("#run-info").textContent = `${r.model} · ${r.input_shape.join("×")} · ${r.classes.length} classes` +
     (r.dataset ? ` · ${r.dataset}` : "") + (r.test_accuracy != null ? ` · test accuracy ${(100 * r.test_accuracy).toFixed(2)} %` : "");
   buildLayers();
+  if (state.source) {  // the chosen test image stays, for comparing runs; its index does not
+    $("#truth").textContent = r.classes.includes(state.sourceLabel) ? `true class: ${state.sourceLabel}` : "";
+  }
   state.filters = await api(`/api/filters?run=${encodeURIComponent(id)}`);
   drawFilters();
-  update();
+  const samples = await loadGallery(r);
+  if (state.run !== r) return;
+  // A colour run opens on its first test image, not on an empty pad.
+  const first = document.querySelector("#gallery .sample");
+  if (r.input_shape[0] === 3 && !state.source && padIsBlank() && samples.length && first) choose(samples[0], first);
+  else update();
 }
 
 async function start() {
   clearPad();
   state.runs = await api("/api/runs");
-  $("#run").innerHTML = state.runs.map((r) => `<option value="${r.id}">${r.id} (${r.model})</option>`).join("");
+  $("#run").replaceChildren(...state.runs.map((r) => { const o = el("option", `${r.id} (${r.model})`); o.value = r.id; return o; }));
   $("#run").onchange = (e) => chooseRun(e.target.value);
   $("#scale").onchange = render;
   const kernels = await api("/api/kernels");

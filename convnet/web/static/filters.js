@@ -1,0 +1,102 @@
+// convnet serve: the filters tab and the kernel playground. Loaded before app.js, whose
+// globals ($, el, api, state, paint, paintRGB, mapValues, bytes, range, matrix) these use.
+"use strict";
+// ------------------------------------------------------------------ filters and kernels
+
+function filterCanvas(w, lo, hi, s) {
+  const k = w.length, c = document.createElement("canvas");
+  c.width = w[0].length; c.height = k; c.style.width = c.width * s + "px"; c.style.height = k * s + "px";
+  paint(c, w.flat(), c.width, k, lo, hi);
+  return c;
+}
+
+// An RGB filter as one picture: (k, k, 3) bytes from the server (grey = 0, see viz.filters).
+function colourCanvas(b64, k, s) {
+  const c = document.createElement("canvas");
+  c.width = c.height = k; c.style.width = c.style.height = k * s + "px";
+  paintRGB(c, b64, k, k);
+  return c;
+}
+
+// The nearest classic kernel, named only above the server's threshold; the closest in the tooltip.
+function nearestText(n) { return n.name ? `${n.name} ${n.similarity}` : "no match"; }
+function nearestTitle(n, min) {
+  return `nearest classic kernel: ${n.closest}, cosine ${n.similarity}` + (n.name ? "" : ` (named only from ${min})`);
+}
+
+function drawFilters() {
+  const root = $("#filters"); root.innerHTML = "";
+  for (const f of state.filters.layers) {
+    const m = Math.max(-f.min, f.max), div = document.createElement("div");
+    div.className = "layer filters";
+    const [co, ci, kh, kw] = f.shape;
+    div.innerHTML = `<h3>${f.name} <span class="meta">${co} filters ${kh}×${kw} × ${ci} input maps` +
+      (f.shown[0] < co || (!f.colour && f.shown[1] < ci) ? ` (first ${f.colour ? f.shown[0] : f.shown.join(" × ")} shown)` : "") +
+      (f.colour ? " · in colour: R, G, B weights, each filter scaled to its own max |w|, grey = 0" : "") +
+      (f.connected ? " · faded: not connected (connection table)" : "") + "</span></h3>";
+    if (f.colour) {  // the first layer of an RGB model: one colour picture per filter
+      const row = el("div", undefined, "row");
+      f.colour.forEach((b64, r) => {
+        const box = el("div", undefined, "filter");
+        box.title = `filter ${r}` + (f.bias ? `, bias ${f.bias[r]}` : "") + (f.nearest ? `; ${nearestTitle(f.nearest[r], f.min_similarity)}` : "");
+        box.append(colourCanvas(b64, kh, Math.max(3, Math.floor(48 / kh))), el("br"));
+        if (f.nearest) box.append(nearestText(f.nearest[r]));
+        row.append(box);
+      });
+      div.appendChild(row); root.appendChild(div); continue;
+    }
+    const table = document.createElement("table");
+    f.weights.forEach((row, r) => {
+      const tr = table.insertRow();
+      row.forEach((w, c) => {
+        const td = tr.insertCell(), off = f.connected && !f.connected[r][c];
+        td.className = "filter" + (off ? " off" : "");
+        td.title = `filter ${r}, input map ${c}` + (f.bias ? `, bias ${f.bias[r]}` : "") +
+          (f.nearest && c === 0 ? `; ${nearestTitle(f.nearest[r], f.min_similarity)}` : "");
+        td.appendChild(filterCanvas(w, -m, m, Math.max(2, Math.floor(40 / kh))));
+        if (f.nearest && c === 0) td.append(el("br"), nearestText(f.nearest[r]));  // over all input maps
+      });
+    });
+    div.appendChild(table); root.appendChild(div);
+  }
+}
+
+async function playground() {
+  if (!state.image) return;
+  const text = $("#kernel-text").value.trim(), kernel = text || $("#kernel-name").value;
+  try {
+    const r = await api("/api/kernel", {image: state.image, kernel});
+    const view = $("#kernel-view"); view.innerHTML = "";
+    for (const [title, layer] of [["input (grayscale)", r.input], [`${text ? "your kernel" : kernel}`, r.output]]) {
+      const [, h, w] = layer.shape, c = document.createElement("canvas"), box = document.createElement("div");
+      c.width = w; c.height = h; c.style.width = 2 * w + "px";
+      paint(c, mapValues(layer, bytes(layer.data), 0, h * w), w, h, layer.lo[0], layer.hi[0]);
+      box.className = "kernel"; box.append(c); box.insertAdjacentHTML("beforeend", `<br>${title}`);
+      view.appendChild(box);
+    }
+    view.insertAdjacentHTML("beforeend", `<div class="kernel">${matrix(r.kernel.map((row) => row.map((v) => +v.toFixed(3))))}</div>`);
+  } catch (err) { $("#status").textContent = err.message; }
+  learned();
+}
+
+// The first convolution's filters (with the nearest classic kernel) beside its feature maps.
+function learned() {
+  const root = $("#kernel-learned"); root.innerHTML = "";
+  const f = state.filters && state.filters.layers[0];
+  if (!f) return;
+  const m = Math.max(-f.min, f.max), maps = state.acts && state.acts.layers.find((l) => l.name === f.name);
+  f.weights.forEach((row, r) => {
+    const box = document.createElement("div"), k = row[0].length, s = Math.max(2, Math.floor(40 / k));
+    box.className = "kernel";
+    box.appendChild(f.colour ? colourCanvas(f.colour[r], k, s) : filterCanvas(row[0], -m, m, s));
+    if (maps && r < maps.shown) {
+      const [, h, w] = maps.shape, c = document.createElement("canvas");
+      c.width = w; c.height = h; c.style.width = 2 * w + "px";
+      paint(c, mapValues(maps, bytes(maps.data), r, h * w), w, h, ...range(maps, r));
+      box.append(" ", c);
+    }
+    box.append(el("br"), `filter ${r}` + (f.nearest ? `: ${nearestText(f.nearest[r])}` : ""));
+    if (f.nearest) box.title = nearestTitle(f.nearest[r], f.min_similarity);
+    root.appendChild(box);
+  });
+}
