@@ -262,18 +262,21 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
                    "else download to ~/.cache/convnet)")
     p.add_argument("--classes", help="subset of classes, e.g. dog,cat,ship,bird (CIFAR-10)")
     p.add_argument("--input", help="input CxHxW for a spec model (default: the dataset's)")
-    p.add_argument("--epochs", type=int, help="passes over the training set (default: 2)")
-    p.add_argument("--batch-size", type=int, help="images per update (default: 128)")
-    p.add_argument("--lr", type=float, help="peak learning rate (default: 0.008)")
+    p.add_argument("--epochs", type=int, help="passes over the training set (default: the recipe's, "
+                   "e.g. 2 for LeNet-5 on MNIST; see docs/models.md)")
+    p.add_argument("--batch-size", type=int, help="images per update (default: the recipe's)")
+    p.add_argument("--lr", type=float, help="peak learning rate (default: the recipe's)")
     p.add_argument("--optimizer", choices=["sgd", "momentum", "nesterov", "adam"],
                    help="default: the recipe's")
-    p.add_argument("--momentum", type=float, help="for --optimizer momentum (default: 0.9)")
-    p.add_argument("--weight-decay", type=float, help="L2 penalty (default: 0)")
+    p.add_argument("--momentum", type=float, help="for momentum and nesterov (default: 0.9)")
+    p.add_argument("--weight-decay", type=float, help="L2 penalty (default: the recipe's)")
     p.add_argument("--schedule", choices=["onecycle", "constant"], help="default: onecycle")
     p.add_argument("--loss", choices=["cross-entropy", "sse"], help="default: cross-entropy; sse "
                    "is the tutorials' total error ½Σ(target − output)²")
-    p.add_argument("--label-smoothing", type=float, help="cross-entropy only (default: 0.05)")
-    p.add_argument("--shift", type=int, help="random shift augmentation in pixels (default: 1)")
+    p.add_argument("--label-smoothing", type=float, help="cross-entropy only (default: the "
+                   "recipe's)")
+    p.add_argument("--shift", type=int, help="random shift augmentation in pixels "
+                   "(default: the recipe's: 1 for digits, 4 for photos)")
     p.add_argument("--flip", action=argparse.BooleanOptionalAction, default=None,
                    help="random left-right mirroring (default: the recipe's; on for photos)")
     p.add_argument("--seed", type=int, help="fixes init, shuffling, augmentation (default: 0)")
@@ -283,8 +286,8 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=None,
                    help="NHWC memory layout for the torch engine (default: on, faster on CPU)")
     p.add_argument("--precision", choices=["auto", "fp32", "bf16"], help="bf16 autocast for "
-                   "convolutions and matmuls, weights in fp32 (default: auto = bf16 on a GPU, "
-                   "fp32 on CPU)")
+                   "convolutions and matmuls, weights in fp32 (default: the recipe's: bf16 for "
+                   "photos; auto = bf16 on a GPU, fp32 on CPU, for digits)")
     p.add_argument("--distributed", type=int, metavar="N", help="train on N processes on this "
                    "machine with DistributedDataParallel, each global batch split across them "
                    "(gloo on CPU, NCCL on GPU); under torchrun the world is torchrun's")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 from .errors import ModelError
@@ -26,17 +26,23 @@ class ModelInfo:
     input_shape: tuple[int, int, int]
     num_classes: int
     description: str
+    recipes: dict = field(default_factory=dict)  # {kind or dataset: TrainConfig fields}
 
 
 _MODELS: dict[str, ModelInfo] = {}
 
 
-def register_model(name: str, input_shape: tuple[int, int, int], num_classes: int = 10):
-    """Decorator: register ``builder(num_classes=..., in_chans=...) -> Network`` under ``name``."""
+def register_model(name: str, input_shape: tuple[int, int, int], num_classes: int = 10,
+                   recipes: dict | None = None):
+    """Decorator: register ``builder(num_classes=..., in_chans=...) -> Network`` under ``name``.
+
+    ``recipes`` refines the default training recipe of a kind of data ("digits", "photos") or
+    of one dataset ("fashion-mnist") for this model; see ``convnet/recipes.py``.
+    """
 
     def decorate(builder: Callable) -> Callable:
         _MODELS[name] = ModelInfo(name, builder, tuple(input_shape), num_classes,
-                                  _first_sentence(builder.__doc__ or ""))
+                                  _first_sentence(builder.__doc__ or ""), dict(recipes or {}))
         return builder
 
     return decorate

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import distributed, runs
+from . import distributed, recipes, runs
 from .config import TrainConfig, check_config
 from .data import load_dataset
 from .data.loader import channel_stats, fit_to_model, normalize, random_flip, random_shift
@@ -205,6 +205,7 @@ class Run:
     device: torch.device
     start_epoch: int = 0  # epochs already done (resume)
     rank: int = 0         # this process among the DDP ranks; only rank 0 writes files
+    recipe: dict = field(default_factory=dict)  # {recipe field: where its value came from}
 
     def __post_init__(self):
         self.forward = distributed.wrap(self.model, self.device)  # images -> logits
@@ -240,11 +241,14 @@ def start(cfg: TrainConfig) -> Run:
     check_model_or_spec(cfg.model)  # before any data is loaded (or downloaded)
     splits = read_splits(cfg)
     c, h, w = splits[0].images.shape[1:]
+    cfg, run_recipe = recipes.resolve(cfg, recipes.kind_of(cfg.dataset, c))
+    check_config(cfg)  # the recipe's values too (a model's recipe may be wrong)
     model = build_model(cfg, c, len(splits[0].classes), (c, h, w))
     data = load_data(cfg, model.input_shape, device, splits=splits)
     rundir = new_rundir(cfg) if rank == 0 else Path(cfg.out or ".")
     model = place(cfg, model, device)
-    run = Run(cfg, rundir, model, make_optimizer(cfg, model), data, device, rank=rank)
+    run = Run(cfg, rundir, model, make_optimizer(cfg, model), data, device, rank=rank,
+              recipe=run_recipe)
     if rank == 0:
         runs.write_json(rundir / runs.MANIFEST, manifest(run, status="running"))
     return run
@@ -284,6 +288,8 @@ def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True)
     cfg = TrainConfig(**{**saved["config"], "progress": progress})
     if epochs is not None:
         cfg.epochs = epochs
+    channels = saved["model"]["input_shape"][0]  # runs from before a field existed: its recipe's
+    cfg, recipe = recipes.resolve(cfg, recipes.kind_of(cfg.dataset, channels))
     check_config(cfg)
     device = resolve_device(cfg.device)
     model = place(cfg, runs.build_model(saved["model"]), device)
@@ -302,7 +308,8 @@ def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True)
             for key, value in slots.items():          # layout, as an uninterrupted run has them
                 if torch.is_tensor(value) and value.shape == param.shape:
                     slots[key] = torch.empty_like(param).copy_(value)
-    run = Run(cfg, rundir, model, optimizer, data, device, done)
+    run = Run(cfg, rundir, model, optimizer, data, device, done,
+              recipe=saved.get("recipe") or recipe)
     # Epochs logged after the checkpoint (a crash between the two writes) are replayed.
     runs.write_metrics(rundir, [r for r in runs.read_metrics(rundir)
                                 if r["epoch"] <= run.start_epoch])
@@ -311,7 +318,8 @@ def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True)
 
 def manifest(run: Run, status: str, final: dict | None = None) -> dict:
     return {"format": runs.FORMAT, "status": status, "model": runs.describe_model(run.model),
-            "dataset": run.data.info, "config": asdict(run.cfg), "seed": run.cfg.seed,
+            "dataset": run.data.info, "config": asdict(run.cfg), "recipe": run.recipe,
+            "seed": run.cfg.seed,
             "device": str(run.device), "threads": torch.get_num_threads(),
             "versions": runs.versions(), "final": final or {}}
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "convnet"
 RANK = {"errors": 0, "shapes": 0, "version": 0, "spec": 1, "layers": 2, "registry": 3, "models": 3,
-        "summary": 4, "numpy_engine": 4, "data": 1, "runs": 5, "config": 5, "distributed": 5, "train": 6,
+        "summary": 4, "numpy_engine": 4, "recipes": 4, "data": 1, "runs": 5, "config": 5, "distributed": 5, "train": 6,
         "evaluate": 7, "predict": 7, "export": 7, "explain": 7, "explain_step": 7, "viz": 8, "report": 9,
         "web": 9, "cli": 10, "__main__": 11, "__init__": 11}
 

@@ -87,7 +87,10 @@ def zfnet(num_classes: int = 1000, in_chans: int = 3) -> Network:
 SMALL_HEAD = "flatten dropout0.5 fc1024 relu dropout0.5 fc1024 relu fc{} softmax"
 
 
-@register_model("alexnet-small", input_shape=(3, 32, 32))
+@register_model("alexnet-small", input_shape=(3, 32, 32), recipes={
+    "photos": {"epochs": 15, "lr": 0.1},  # FC 1024-1024 without BN: half the rate
+    "digits": {"epochs": 2, "lr": 3e-3, "shift": 2, "precision": "bf16"},
+    "fashion-mnist": {"epochs": 3}})
 def alexnet_small(num_classes: int = 10, in_chans: int = 3) -> Network:
     """AlexNet for 32x32 images: the torchvision widths with a 5x5/2 first layer (32 -> 16),
     then pools to 8, 4 and 2. Registered at 32x32; 28x28 also ends at 2x2 (14, 7, 4, 2), so
@@ -102,7 +105,10 @@ def alexnet_small(num_classes: int = 10, in_chans: int = 3) -> Network:
     return Network.from_spec(spec, (in_chans, 32, 32))
 
 
-@register_model("zfnet-small", input_shape=(3, 32, 32))
+@register_model("zfnet-small", input_shape=(3, 32, 32), recipes={
+    "photos": {"epochs": 10, "lr": 0.1},  # the costliest small model: 10 epochs
+    "digits": {"epochs": 2, "lr": 3e-3, "shift": 2, "precision": "bf16"},
+    "fashion-mnist": {"epochs": 3}})
 def zfnet_small(num_classes: int = 10, in_chans: int = 3) -> Network:
     """ZF Net for 32x32 images: ZF's change to alexnet-small in miniature, a smaller first
     filter and stride (96@3x3/1, so the first pool sees 32x32 rather than 16x16), the 5x5

@@ -51,7 +51,10 @@ def densenet121(num_classes: int = 1000, in_chans: int = 3) -> Network:
     return Network(nn.Sequential(features), _head(channels, num_classes), (in_chans, 224, 224))
 
 
-@register_model("densenet-small", input_shape=(3, 32, 32))
+@register_model("densenet-small", input_shape=(3, 32, 32), recipes={
+    "photos": {"epochs": 10},
+    "digits": {"epochs": 2, "lr": 3e-3, "shift": 2, "precision": "bf16"},
+    "fashion-mnist": {"epochs": 3}})
 def densenet_small(num_classes: int = 10, in_chans: int = 3) -> Network:
     """A DenseNet-BC for 32x32 images: 3x3 stem with 32 maps, 2x2 max pool, blocks [6, 8, 8]
     with k = 16 at 16x16, 8x8 and 4x4, then global average pooling.

@@ -74,7 +74,10 @@ def googlenet(num_classes: int = 1000, in_chans: int = 3) -> Network:
                    (in_chans, 224, 224))
 
 
-@register_model("googlenet-small", input_shape=(3, 32, 32))
+@register_model("googlenet-small", input_shape=(3, 32, 32), recipes={
+    "photos": {"epochs": 10},
+    "digits": {"epochs": 2, "lr": 3e-3, "shift": 2, "precision": "bf16"},
+    "fashion-mnist": {"epochs": 3}})
 def googlenet_small(num_classes: int = 10, in_chans: int = 3) -> Network:
     """GoogLeNet for 32x32 images: the paper's nine Inception modules at a quarter of the width
     (5x5 branches, as the paper), after a 3x3 stem (conv 32, max pool, 1x1 conv 32, 3x3 conv 48).

@@ -86,7 +86,11 @@ def resnet50(num_classes: int = 1000, in_chans: int = 3) -> Network:
     return _imagenet_resnet("resnet50", num_classes, in_chans)
 
 
-@register_model("resnet20", input_shape=(3, 32, 32))
+@register_model("resnet20", input_shape=(3, 32, 32), recipes={
+    # CIFAR-10: the epochs that fit 30 minutes of training on a 2-core CPU (docs/models.md).
+    "photos": {"epochs": 28},
+    "digits": {"epochs": 3, "lr": 3e-3, "shift": 2, "precision": "bf16"},
+    "fashion-mnist": {"epochs": 6}})
 def resnet20(num_classes: int = 10, in_chans: int = 3) -> Network:
     """ResNet-20 for 32x32 images (He et al. 2015, section 4.2): 3x3 conv with 16 maps, then
     3 stages x 3 basic blocks with 16, 32, 64 maps (32x32, 16x16, 8x8), global average pool, fc.

@@ -6,7 +6,10 @@ from ..registry import register_model
 from .network import Network
 
 
-@register_model("tinyvgg", input_shape=(3, 32, 32))
+@register_model("tinyvgg", input_shape=(3, 32, 32), recipes={
+    "photos": {"epochs": 30, "batch_size": 128, "lr": 3e-3, "optimizer": "adam",
+               "weight_decay": 0.0, "precision": "auto"},
+    "digits": {"epochs": 6, "lr": 3e-3, "shift": 2, "precision": "bf16"}})
 def tinyvgg(num_classes: int = 10, in_chans: int = 3, img_size: int = 32) -> Network:
     """TinyVGG: two blocks of [conv 10@3x3 + ReLU, conv 10@3x3 + ReLU, 2x2 max pool], then
     flatten, one dense layer and softmax; unpadded ("valid") convolutions, as CNN Explainer.

@@ -83,7 +83,10 @@ def vgg19(num_classes: int = 1000, in_chans: int = 3) -> Network:
 VGG11_SMALL_CFG = [32, "M", 64, "M", 128, 128, "M", 256, 256, "M", 256, 256, "M"]
 
 
-@register_model("vgg11-small", input_shape=(3, 32, 32))
+@register_model("vgg11-small", input_shape=(3, 32, 32), recipes={
+    "photos": {"epochs": 15},
+    "digits": {"epochs": 2, "lr": 3e-3, "shift": 2, "precision": "bf16"},
+    "fashion-mnist": {"epochs": 3}})
 def vgg11_small(num_classes: int = 10, in_chans: int = 3) -> Network:
     """VGG-11 for 32x32 images: configuration A at half width, batch norm after every conv
     (what lets it train quickly from scratch), FC 256-256-classes.

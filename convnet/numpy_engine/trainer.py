@@ -85,7 +85,8 @@ def make_numpy_optimizer(cfg, params: dict[str, np.ndarray]) -> SGD | Adam:
     if cfg.optimizer in ("sgd", "momentum"):
         momentum = cfg.momentum if cfg.optimizer == "momentum" else 0.0
         return SGD(params, lr=0.0, momentum=momentum, weight_decay=cfg.weight_decay)
-    raise ConvnetError(f"--optimizer must be sgd, momentum or adam, got {cfg.optimizer!r}")
+    raise ConvnetError(f"--engine numpy supports --optimizer sgd, momentum or adam, got "
+                       f"{cfg.optimizer!r}")
 
 
 def save_optimizer_state(opt: SGD | Adam, torch_opt: torch.optim.Optimizer,
