@@ -1,4 +1,8 @@
-"""Fuzzing the dataset readers: random and mutated files either load or raise DataError."""
+"""Fuzzing the dataset readers: random and mutated files either load or raise DataError.
+
+In-process and quick; tests/test_fuzz_cifar.py runs the CIFAR readers on crafted attacks in a
+subprocess, where a crash by signal is a failure rather than the end of the test run.
+"""
 
 import gzip
 import pickle
@@ -8,10 +12,11 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from convnet.data.cifar import read_batch
+from convnet.data.cifar import read_batch, read_bin_batch
 from convnet.data.idx import read_images, read_labels
 from convnet.data.semeion import load_semeion
 from convnet.errors import DataError
+from test_cifar import bin_batch, py2_batch
 
 SETTINGS = settings(max_examples=150, deadline=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -21,8 +26,11 @@ def valid_idx_images(n=3) -> bytes:
     return struct.pack(">IIII", 2051, n, 28, 28) + bytes(range(256)) * 9 + bytes(n * 784 - 2304)
 
 
-def valid_cifar_batch(n=2) -> bytes:
+def valid_cifar_batch(n=2, original=False) -> bytes:
+    """A Python 3 re-pickle (protocol 2), or the original Python 2 layout."""
     data = np.arange(n * 3072, dtype=np.uint32).astype(np.uint8).reshape(n, 3072)
+    if original:
+        return py2_batch(data, [1] * n)
     return pickle.dumps({b"data": data, b"labels": [1] * n}, protocol=2)
 
 
@@ -68,10 +76,18 @@ def test_random_bytes_as_idx_labels_and_gz(tmp_path, data):
 
 
 @SETTINGS
-@given(EDITS, CUT)
-def test_mutated_cifar_batches(tmp_path, edits, cut):
+@given(EDITS, CUT, st.booleans())
+def test_mutated_cifar_batches(tmp_path, edits, cut, original):
     loads_or_data_error(read_batch, tmp_path / "data_batch_1",
-                        mutate(valid_cifar_batch(), edits, cut))
+                        mutate(valid_cifar_batch(original=original), edits, cut))
+
+
+@SETTINGS
+@given(EDITS, st.none() | st.integers(0, 7000))
+def test_mutated_cifar_binary_batches(tmp_path, edits, cut):
+    images = np.arange(2 * 3072, dtype=np.uint32).astype(np.uint8).reshape(2, 3, 32, 32)
+    loads_or_data_error(read_bin_batch, tmp_path / "data_batch_1.bin",
+                        mutate(bin_batch(images, [3, 9]), edits, cut))
 
 
 @SETTINGS
