@@ -14,8 +14,14 @@ from torch import nn
 
 from .. import layers as L
 from ..errors import SpecError
-from ..shapes import conv_output_size, same_padding
+from ..shapes import conv_output_size, conv_params, fc_params, same_padding
 from ..spec import ACTIVATIONS, POOLS, LayerSpec, parse, to_text
+
+# Bounds checked before a layer is allocated: a spec such as "conv999999@5x5" or
+# "fc100000 fc100000" is refused with its size instead of taking the machine's memory.
+MAX_PARAMS = 500_000_000  # weights of one network: 2 GB in float32, 3.5x VGG-19's 144 M
+MAX_VALUES = 50_000_000  # values one layer outputs per image: 200 MB in float32 (VGG-16's
+#   largest is 64x224x224 = 3.2 M; the image sizes predict accepts end at 50 M pixels too)
 
 
 class Network(nn.Module):
@@ -58,6 +64,7 @@ class Network(nn.Module):
         specs = parse(spec) if isinstance(spec, str) else list(spec)
         if len(input_shape) != 3 or min(input_shape) < 1:
             raise SpecError(f"input shape must be C x H x W with positive sizes, got {input_shape}")
+        check_size("the input", 0, tuple(input_shape), 0)
         features, head = build_layers(specs, tuple(input_shape))
         return cls(features, head, input_shape, to_text(specs))
 
@@ -91,13 +98,14 @@ def build_layers(specs: list[LayerSpec], input_shape: tuple[int, ...]
     """Turn LayerSpecs into named modules, tracking the shape to infer channels and check sizes."""
     features, head = OrderedDict(), OrderedDict()
     counts: dict[str, int] = {}
-    shape = input_shape
+    shape, params = input_shape, 0
     for position, spec in enumerate(specs, 1):
         where = f"layer {position} {spec.text()!r}"
         if spec.kind == "fc" and len(shape) == 3:  # the tutorials' fc after a conv: flatten first
             head["flatten"] = L.Flatten()
             shape = (shape[0] * shape[1] * shape[2],)
-        module, shape = _build_one(spec, shape, where)
+        module, shape = _build_one(spec, shape, where, params)
+        params += sum(p.numel() for p in module.parameters())
         kind = spec.kind
         counts[kind] = counts.get(kind, 0) + 1
         name = kind if kind in ("flatten", "softmax") else f"{kind}{counts[kind]}"
@@ -110,16 +118,38 @@ def build_layers(specs: list[LayerSpec], input_shape: tuple[int, ...]
     return nn.Sequential(features), nn.Sequential(head)
 
 
-def _build_one(spec: LayerSpec, shape: tuple[int, ...], where: str
+def check_size(where: str, params: int, shape: tuple[int, ...], used: int) -> None:
+    """Refuse a layer of more than ``MAX_VALUES`` outputs per image, or one whose ``params``
+    weights take the network (``used`` so far) past ``MAX_PARAMS``, before it is allocated.
+
+    Example:
+        >>> check_size("layer 2 'fc100000'", 100000 * 100001, (100000,), 102_500_000)
+        Traceback (most recent call last):
+        ...
+        convnet.errors.SpecError: layer 2 'fc100000': 10,000,100,000 weights (10,102,600,000 in \
+the network with it) is more than the 500,000,000 a network may have
+    """
+    values = math.prod(shape)
+    if values > MAX_VALUES:
+        raise SpecError(f"{where}: its output {'x'.join(map(str, shape))} = {values:,} values "
+                        f"per image is more than the {MAX_VALUES:,} a layer may have")
+    if used + params > MAX_PARAMS:
+        raise SpecError(f"{where}: {params:,} weights ({used + params:,} in the network with "
+                        f"it) is more than the {MAX_PARAMS:,} a network may have")
+
+
+def _build_one(spec: LayerSpec, shape: tuple[int, ...], where: str, used: int = 0
                ) -> tuple[nn.Module, tuple[int, ...]]:
-    """One module and its output shape; SpecError if it cannot take this input shape."""
+    """One module and its output shape; SpecError if it cannot take this input shape, or is
+    too large to allocate (``check_size``; ``used``: the weights of the layers before it)."""
     if spec.kind in ("conv",) + POOLS + ("gap",) and len(shape) != 3:
         raise SpecError(f"{where}: needs a (C, H, W) input but gets a flat vector of {shape[0]}")
     if spec.kind == "conv":
-        return _build_conv(spec, shape, where)
+        return _build_conv(spec, shape, where, used)
     if spec.kind in POOLS:
         return _build_pool(spec, shape, where)
     if spec.kind == "fc":
+        check_size(where, fc_params(shape[0], spec.size, spec.bias), (spec.size,), used)
         return L.Linear(shape[0], spec.size, bias=spec.bias), (spec.size,)
     if spec.kind in ACTIVATIONS:
         return L.get_activation(spec.kind), shape
@@ -150,7 +180,7 @@ def _output_side(size: int, k: int, s: int, pad: tuple[int, int], where: str, wh
     return conv_output_size(size, k, s, pad)
 
 
-def _build_conv(spec: LayerSpec, shape: tuple[int, ...], where: str):
+def _build_conv(spec: LayerSpec, shape: tuple[int, ...], where: str, used: int = 0):
     c_in, h, w = shape
     k, s = spec.kernel, spec.step
     if spec.padding == "same":
@@ -161,6 +191,7 @@ def _build_conv(spec: LayerSpec, shape: tuple[int, ...], where: str):
     h_out = _output_side(h, k, s, pads_h, where, "kernel")
     w_out = _output_side(w, k, s, pads_w, where, "kernel")
     padding = 0 if spec.padding == "valid" else spec.padding
+    check_size(where, conv_params(k, c_in, spec.size, spec.bias), (spec.size, h_out, w_out), used)
     if spec.table == "c3":
         if (c_in, spec.size) != (6, 16):
             raise SpecError(f"{where}: the C3 connection table joins 6 maps to 16, "
@@ -179,6 +210,7 @@ def _build_pool(spec: LayerSpec, shape: tuple[int, ...], where: str):
         raise SpecError(f"{where}: padding {p} must be at most half the window {k}")
     h_out = _output_side(h, k, s, (p, p), where, "window")
     w_out = _output_side(w, k, s, (p, p), where, "window")
+    check_size(where, 0, (c, h_out, w_out), 0)
     if spec.kind == "maxpool":
         module = L.MaxPool2d(k, s, p)
     elif spec.kind == "avgpool":
