@@ -91,11 +91,27 @@ def cmd_summary(args) -> None:
     print(json.dumps(summary.to_json(), indent=2) if args.json else summary.table())
 
 
+def train_values(args) -> dict:
+    """The TrainConfig fields given on the command line; a flag left out is absent."""
+    from .train import TrainConfig
+
+    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig)
+              if getattr(args, f.name, None) is not None}
+    if args.classes:
+        values["classes"] = args.classes.split(",")
+    if args.input:
+        values["input_shape"] = list(parse_shape(args.input))
+    return values
+
+
 def cmd_train(args) -> None:
     from . import distributed, train
 
     if args.resume:
-        run = train.resume(args.resume, epochs=args.epochs, progress=not args.quiet)
+        if args.from_manifest:
+            raise ConvnetError("convnet train: give --resume or --from-manifest, not both")
+        flags = train_values(args)  # each must match the run's, but --epochs, --data, --device
+        run = train.resume(args.resume, flags.pop("epochs", None), not args.quiet, **flags)
     elif args.from_manifest:
         if args.model:
             raise ConvnetError("convnet train: give a MODEL or --from-manifest, not both")
@@ -109,12 +125,7 @@ def cmd_train(args) -> None:
         if not args.model:
             raise ConvnetError("convnet train: give a MODEL (see convnet models), --resume RUNDIR "
                                "or --from-manifest RUNDIR/run.json")
-        values = {f.name: getattr(args, f.name) for f in fields(train.TrainConfig)
-                  if getattr(args, f.name, None) is not None}
-        values["classes"] = args.classes.split(",") if args.classes else None
-        values["input_shape"] = list(parse_shape(args.input)) if args.input else None
-        values["progress"] = not args.quiet
-        cfg = train.TrainConfig(**values)
+        cfg = train.TrainConfig(**train_values(args), progress=not args.quiet)
         if cfg.distributed > 1 and distributed.world()[1] == 1:  # spawn the ranks here
             train.check_config(cfg)  # start() checks too, but only inside the spawned ranks
             return show_result(args, distributed.launch(train.train_config, cfg,
@@ -137,8 +148,11 @@ def show_result(args, result: dict) -> None:
 
 
 def cmd_evaluate(args) -> None:
+    from . import runs
     from .evaluate import evaluate, plot_confusion
 
+    if args.plot:
+        runs.check_out(args.plot)  # before the evaluation: not a run's own file, a device...
     ev = evaluate(args.rundir, args.dataset, args.data)
     if args.plot:
         path = plot_confusion(ev, args.plot)
@@ -210,11 +224,12 @@ def cmd_explain_train_step(args) -> None:
 
 
 def cmd_kernels(args) -> None:
+    from . import runs
     from .explain import parse_matrix
     from .viz.kernels import render_kernels
 
     custom = parse_matrix(args.kernel, "--kernel") if args.kernel else None
-    layout = render_kernels(args.image, args.out, custom)
+    layout = render_kernels(args.image, runs.check_out(args.out, folder=True), custom)
     if args.json:
         print(json.dumps(layout, indent=2))
     else:
@@ -222,9 +237,10 @@ def cmd_kernels(args) -> None:
 
 
 def cmd_show(args) -> None:
+    from . import runs
     from .viz.show import show
 
-    shown = show(args.rundir, args.image, args.out, args.invert)
+    shown = show(args.rundir, args.image, runs.check_out(args.out, folder=True), args.invert)
     if args.json:
         print(json.dumps(shown.to_json(), indent=2))
         return
@@ -234,10 +250,11 @@ def cmd_show(args) -> None:
 
 
 def cmd_report(args) -> None:
+    from . import runs
     from .viz.report import parse_inputs, write_report
 
-    path = write_report(args.rundir, args.out, parse_inputs(args.inputs), args.data,
-                        progress=not args.quiet)
+    path = write_report(args.rundir, runs.check_out(args.out), parse_inputs(args.inputs),
+                        args.data, progress=not args.quiet)
     print(f"report written to {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -293,7 +310,10 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
                    "(gloo on CPU, NCCL on GPU); under torchrun the world is torchrun's")
     p.add_argument("--out", help="run directory (default: runs/<model>-<dataset>)")
     p.add_argument("--limit", type=int, help="train on the first N images only")
-    p.add_argument("--resume", metavar="RUNDIR", help="continue a run from its last checkpoint")
+    p.add_argument("--resume", metavar="RUNDIR", help="continue a run from its last checkpoint "
+                   "(a run stopped in its first epoch: from its start). Only --epochs (to extend "
+                   "it), --data (the same files: checksums are compared), --device, --quiet and "
+                   "--json may change; any other flag must be left out or match the run's")
     p.add_argument("--from-manifest", metavar="RUN_JSON", help="repeat a run from its run.json "
                    "(same config and seed; a new run directory unless --out)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")

@@ -66,3 +66,14 @@ class ExportError(ConvnetError):
     """A model cannot be exported, or the exported file disagrees with the torch model."""
 
     exit_code = 10
+
+
+class WriteError(RunError):
+    """A file cannot be written (disk full, read-only file system) or must not be replaced.
+
+    Never replaced: a run's own files (its weights, manifest, metrics, lock) from another
+    command, and anything but a writable regular file (a symlink, a device, a read-only file).
+    Whatever was at the path is left intact.
+    """
+
+    exit_code = 11

@@ -188,13 +188,15 @@ def export_onnx(rundir: str | Path, out: str | Path | None = None) -> ExportResu
 
     Raises:
         RunError: ``rundir`` is not a readable run.
+        WriteError: ``out`` is a run's own file (``--out RUNDIR/model.safetensors``), a symlink,
+            a device or read-only: checked before the export; or the disk is full.
         ExportError: the model cannot be exported, or onnxruntime's probabilities differ from
             torch's by more than ``TOLERANCE`` (nothing is written then).
     """
+    path = runs.check_out(out if out else Path(rundir) / "model.onnx")  # before the work
     model, manifest = runs.load_model(Path(rundir))
     x = parity_inputs(manifest)
     data, diff = compile_onnx(model, metadata(manifest), x)
-    path = Path(out) if out else Path(rundir) / "model.onnx"
     if not path.parent.is_dir():
         raise ExportError(f"--out {path}: folder {path.parent} does not exist")
     runs.atomic_write(path, lambda tmp: Path(tmp).write_bytes(data))

@@ -206,30 +206,23 @@ class Run:
     start_epoch: int = 0  # epochs already done (resume)
     rank: int = 0         # this process among the DDP ranks; only rank 0 writes files
     recipe: dict = field(default_factory=dict)  # {recipe field: where its value came from}
+    lock: runs.RunLock | None = None  # rank 0's hold on rundir until fit() ends
 
     def __post_init__(self):
         self.forward = distributed.wrap(self.model, self.device)  # images -> logits
 
 
-def new_rundir(cfg: TrainConfig) -> Path:
-    """--out if given (refusing to overwrite a run), else the first free runs/<model>-<data>[-k]."""
+def new_rundir(cfg: TrainConfig) -> tuple[Path, runs.RunLock]:
+    """--out (never replacing a run with a checkpoint), else the first free
+    runs/<model>-<data>[-k]; made and locked for this process (``runs.claim_rundir``)."""
     if cfg.out:
-        path = Path(cfg.out)
-        if (path / runs.MANIFEST).exists():
-            raise RunError(f"{path} already holds a run: use --resume {path} or another --out")
-    else:
-        base = cfg.model if cfg.model in list_models() else "spec"
-        stem = f"runs/{base}-{Path(cfg.dataset).name}"
-        path, k = Path(stem), 1
-        while path.exists():
-            k += 1
-            path = Path(f"{stem}-{k}")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+        return runs.claim_rundir(Path(cfg.out))
+    base = cfg.model if cfg.model in list_models() else "spec"
+    return runs.claim_rundir(Path(f"runs/{base}-{Path(cfg.dataset).name}"), numbered=True)
 
 
 def start(cfg: TrainConfig) -> Run:
-    """A fresh run: data, model (seeded init), optimizer, manifest."""
+    """A fresh run: data, model (seeded init), optimizer, then its locked folder and manifest."""
     check_config(cfg)
     device = resolve_device(cfg.device)
     rank, ranks = distributed.world()
@@ -245,12 +238,13 @@ def start(cfg: TrainConfig) -> Run:
     check_config(cfg)  # the recipe's values too (a model's recipe may be wrong)
     model = build_model(cfg, c, len(splits[0].classes), (c, h, w))
     data = load_data(cfg, model.input_shape, device, splits=splits)
-    rundir = new_rundir(cfg) if rank == 0 else Path(cfg.out or ".")
     model = place(cfg, model, device)
-    run = Run(cfg, rundir, model, make_optimizer(cfg, model), data, device, rank=rank,
-              recipe=run_recipe)
-    if rank == 0:
-        runs.write_json(rundir / runs.MANIFEST, manifest(run, status="running"))
+    rundir, lock = new_rundir(cfg) if rank == 0 else (Path(cfg.out or "."), None)
+    with runs.released_on_error(lock):
+        run = Run(cfg, rundir, model, make_optimizer(cfg, model), data, device, rank=rank,
+                  recipe=run_recipe, lock=lock)
+        if rank == 0:
+            runs.write_json(rundir / runs.MANIFEST, manifest(run, status="running"))
     return run
 
 
@@ -278,42 +272,37 @@ def from_manifest(path: str | Path, out: str | None = None, progress: bool = Tru
     return run
 
 
-def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True) -> Run:
-    """Reopen a run at its last checkpoint; ``epochs`` may extend it."""
+def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True,
+           **flags) -> Run:
+    """Reopen a run at its last checkpoint (a run killed before one: at its seeded start),
+    locked for this process. ``epochs`` may extend it; of the other config fields given again,
+    only ``data_dir`` (same bytes) and ``device`` may differ (``runs.check_resume_flags``)."""
     rundir = Path(rundir)
     if distributed.world()[1] > 1:
         raise ConvnetError("--resume runs in one process; start it without torchrun (the global "
                            "batch, and so the maths, stay the same)")
-    saved = runs.read_manifest(rundir)
-    cfg = TrainConfig(**{**saved["config"], "progress": progress})
-    if epochs is not None:
-        cfg.epochs = epochs
-    channels = saved["model"]["input_shape"][0]  # runs from before a field existed: its recipe's
-    cfg, recipe = recipes.resolve(cfg, recipes.kind_of(cfg.dataset, channels))
-    check_config(cfg)
-    device = resolve_device(cfg.device)
-    model = place(cfg, runs.build_model(saved["model"]), device)
-    weights, optim_state, meta = runs.load_checkpoint(rundir)
-    done = int(meta.get("epoch", 0))
-    if cfg.epochs < done:
-        raise RunError(f"--epochs {cfg.epochs} is fewer than the {done} epochs {rundir} has "
-                       f"already done; give a larger --epochs to extend it")
-    runs.load_weights(model, weights, rundir / runs.WEIGHTS)
-    stats = (saved["dataset"]["mean"], saved["dataset"]["std"])
-    data = load_data(cfg, model.input_shape, device, stats)
-    optimizer = make_optimizer(cfg, model)
-    if optim_state:
-        optimizer.load_state_dict(optim_state)
-        for param, slots in optimizer.state.items():  # moments in their parameter's memory
-            for key, value in slots.items():          # layout, as an uninterrupted run has them
-                if torch.is_tensor(value) and value.shape == param.shape:
-                    slots[key] = torch.empty_like(param).copy_(value)
-    run = Run(cfg, rundir, model, optimizer, data, device, done,
-              recipe=saved.get("recipe") or recipe)
-    # Epochs logged after the checkpoint (a crash between the two writes) are replayed.
-    runs.write_metrics(rundir, [r for r in runs.read_metrics(rundir)
-                                if r["epoch"] <= run.start_epoch])
-    return run
+    runs.read_manifest(rundir)  # a run directory, before a lock file is made in it
+    with runs.released_on_error(runs.RunLock(rundir)) as lock:  # every check, then writes
+        saved = runs.read_manifest(rundir)
+        changes = runs.check_resume_flags(rundir, saved["config"], flags)
+        cfg = TrainConfig(**{**saved["config"], **changes, "progress": progress})
+        cfg.epochs = cfg.epochs if epochs is None else epochs
+        channels = saved["model"]["input_shape"][0]  # old runs lack fields: their recipe's
+        cfg, recipe = recipes.resolve(cfg, recipes.kind_of(cfg.dataset, channels))
+        check_config(cfg)
+        device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)  # start()'s initial weights, if there is no checkpoint
+        model = place(cfg, runs.build_model(saved["model"]), device)
+        optim_state, meta = runs.restore(rundir, model, cfg.epochs)
+        stats = (saved["dataset"]["mean"], saved["dataset"]["std"])
+        data = load_data(cfg, model.input_shape, device, stats)
+        runs.check_same_data(rundir, saved["dataset"].get("files"), data.info["files"])
+        optimizer = make_optimizer(cfg, model)
+        runs.load_optimizer(optimizer, optim_state)
+        done = int(meta.get("epoch", 0))
+        runs.reconcile_metrics(rundir, done, meta)  # rows past the checkpoint are replayed
+        return Run(cfg, rundir, model, optimizer, data, device, done,
+                   recipe=saved.get("recipe") or recipe, lock=lock)
 
 
 def manifest(run: Run, status: str, final: dict | None = None) -> dict:
@@ -339,20 +328,23 @@ def train_config(cfg: TrainConfig) -> dict:
 
 
 def fit(run: Run) -> dict:
-    """Train ``run`` to its last epoch; its final metrics (rank 0), after writing run.json."""
-    numpy_engine = numpy_trainer(run.cfg, run.model, run.optimizer)  # None: torch autograd
+    """Train ``run`` to its last epoch; its final metrics (rank 0), after writing run.json;
+    the run's lock is released at the end, also after an error or Ctrl-C."""
     threads = torch.get_num_threads()
-    if numpy_engine:  # torch only slices and shifts batches then; its idle threads, spinning,
-        torch.set_num_threads(1)  # would fight NumPy's BLAS threads (1.57x slower, measured)
     try:
+        numpy_engine = numpy_trainer(run.cfg, run.model, run.optimizer)  # None: torch autograd
+        if numpy_engine:  # torch only slices and shifts batches then; its idle threads,
+            torch.set_num_threads(1)  # spinning, would fight NumPy's BLAS threads (1.57x slower)
         row = train_epochs(run, numpy_engine)
+        if run.rank:
+            return {}
+        final = row or (runs.read_metrics(run.rundir) or [{}])[-1]
+        runs.write_json(run.rundir / runs.MANIFEST, manifest(run, "finished", final))
+        return {"rundir": str(run.rundir), **final}
     finally:
-        torch.set_num_threads(threads)  # also after an error: the caller's setting is theirs
-    if run.rank:
-        return {}
-    final = row or (runs.read_metrics(run.rundir) or [{}])[-1]
-    runs.write_json(run.rundir / runs.MANIFEST, manifest(run, "finished", final))
-    return {"rundir": str(run.rundir), **final}
+        torch.set_num_threads(threads)  # the caller's setting is theirs
+        if run.lock:
+            run.lock.release()
 
 
 def train_epochs(run: Run, numpy_engine: NumpyTrainer | None) -> dict:
@@ -405,7 +397,9 @@ def train_epochs(run: Run, numpy_engine: NumpyTrainer | None) -> dict:
                "train_accuracy": correct.item() / n, "test_loss": test_loss,
                "test_accuracy": test_acc, "seconds": round(seconds, 3),
                "lr": learning_rate(cfg, (epoch + 1) * steps - 1, total)}
-        runs.save_checkpoint(run.rundir, model, opt, {"epoch": epoch + 1})
+        # The checkpoint carries its row: if the metrics write fails (full disk, kill),
+        # resume puts the row back (runs.reconcile_metrics) instead of losing the epoch.
+        runs.save_checkpoint(run.rundir, model, opt, {"epoch": epoch + 1, "metrics": row})
         runs.append_metrics(run.rundir, row)
         if cfg.progress:
             tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}  train loss {row['train_loss']:.4f} "

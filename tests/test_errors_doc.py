@@ -27,6 +27,8 @@ from convnet import runs
 from convnet.cli import main
 from convnet.registry import create_model
 
+from conftest import synthetic_digits, write_idx_split
+
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 WRITE = os.environ.get("CONVNET_WRITE_ERRORS_DOC") == "1"
 
@@ -44,6 +46,24 @@ class Work:
 
     def __init__(self, root: Path, tiny_data: Path, tiny_run: Path):
         self.root, self._data, self._run = root, tiny_data, tiny_run
+        self.held = None  # a run lock this case holds while the command runs
+
+    def locked_run(self) -> Path:
+        """The run, locked as a live training process would hold it."""
+        self.held = runs.RunLock(self.run())
+        return self.run()
+
+    def other_data(self) -> Path:
+        """Another dataset under the run's file names (train images of another seed)."""
+        path = self.root / "other-data"
+        shutil.copytree(self._data, path)
+        write_idx_split(path / "mnist", "train", *synthetic_digits(600, seed=99))
+        return path
+
+    def symlink(self) -> Path:
+        (self.root / "precious.txt").write_text("keep me")
+        (self.root / "model.onnx").symlink_to(self.root / "precious.txt")
+        return self.root / "model.onnx"
 
     def data(self) -> Path:
         path = self.root / "data"
@@ -151,6 +171,26 @@ CASES = [
          lambda w: ["train", "--resume", w.root, "--quiet"], 7),
     Case("train", "--resume with fewer --epochs than done",
          lambda w: ["train", "--resume", w.run(), "--epochs", "1", "--quiet"], 7),
+    Case("train", "--resume with a changed flag (only --epochs, --data, --device may change)",
+         lambda w: ["train", "--resume", w.run(), "--lr", "0.1", "--quiet"], 7),
+    Case("train", "--resume on other data under the same file names",
+         lambda w: ["train", "--resume", w.run(), "--epochs", "3", "--data", w.other_data(),
+                    "--quiet"], 7),
+    Case("train", "--resume and --from-manifest together",
+         lambda w: ["train", "--resume", w.run(), "--from-manifest", w.run() / "run.json",
+                    "--quiet"], 1),
+    Case("train", "--out of a run another process is writing",
+         lambda w: ["train", "lenet5", "--data", w.data(), "--out", w.locked_run(), "--quiet"], 7),
+    Case("train", "--resume of a run another process is writing",
+         lambda w: ["train", "--resume", w.locked_run(), "--epochs", "3", "--quiet"], 7),
+    Case("export", "--out is one of the run's own files",
+         lambda w: ["export", w.run(), "--out", w.run() / "model.safetensors"], 11),
+    Case("export", "--out is a symlink",
+         lambda w: ["export", w.run(), "--out", w.symlink()], 11),
+    Case("report", "--out is the run's manifest",
+         lambda w: ["report", w.run(), "--out", w.run() / "run.json"], 11),
+    Case("show", "--out is a file, not a folder",
+         lambda w: ["show", w.run(), w.image(), "--out", w.file("taken", b"a file")], 11),
     Case("evaluate", "not a run directory", lambda w: ["evaluate", w.root], 7),
     Case("evaluate", "torch pickle instead of safetensors weights",
          lambda w: ["evaluate", weights_file(w, pickle.dumps({"conv1.weight": [0.0]}))], 7),
@@ -192,7 +232,8 @@ def row(case: Case, argv: list[str], line: str, root: Path) -> str:
 def test_bad_input_is_one_line_and_its_exit_code(i, tiny_data, tiny_run, tmp_path, capsys):
     case, root = CASES[i], tmp_path / "w"
     root.mkdir()
-    argv = [str(a) for a in case.argv(Work(root, tiny_data, tiny_run))]
+    work = Work(root, tiny_data, tiny_run)  # kept to the end: it may hold a run's lock
+    argv = [str(a) for a in case.argv(work)]
     capsys.readouterr()
     try:
         code = main(argv)
@@ -229,6 +270,7 @@ that says what kind of thing was wrong (no traceback unless `--debug`). The code
 | 8 | `TrainingError` | training cannot go on (the loss became NaN or infinite) |
 | 9 | `ModelError` | an unknown model name or impossible model arguments |
 | 10 | `ExportError` | a model cannot be exported, or the export disagrees with torch |
+| 11 | `WriteError` | a file cannot be written (disk full, read-only file system), or must not be replaced: a run's own file from another command, a symlink, a device, a read-only file |
 | 70 | internal | a bug in convnet (the line says to rerun with `--debug`) |
 | 130 | interrupted | Ctrl-C |
 

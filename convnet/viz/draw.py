@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..runs import atomic_write, make_dir
+
 DPI = 80  # 80 dots per inch: a 64-panel grid is about 800 x 800 pixels, well under 1 MB
 
 
@@ -71,11 +73,17 @@ def pyplot():
 
 
 def save(fig, path: str | Path) -> str:
-    """Save a figure as PNG without a timestamp or version (deterministic bytes) and close it."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=DPI, metadata={"Software": None})
-    pyplot().close(fig)
+    """Save a figure as PNG without a timestamp or version (deterministic bytes) and close it.
+
+    Every picture convnet draws is written here, whole or not at all (``runs.atomic_write``):
+    a full disk leaves the previous file, never a truncated PNG, and says so in one line.
+    """
+    path = make_dir(Path(path).parent) / Path(path).name
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=DPI,
+                                                   metadata={"Software": None}))
+    finally:
+        pyplot().close(fig)
     return str(path)
 
 

@@ -1,0 +1,314 @@
+"""A run directory: everything needed to inspect, resume, repeat or use a training run.
+
+    RUNDIR/run.json          manifest: model, dataset + checksums, config, seed, versions, results
+    RUNDIR/metrics.jsonl     one JSON object per epoch (train/test loss and accuracy, seconds)
+    RUNDIR/model.safetensors weights + optimizer state + the epoch's metrics row, for --resume
+    RUNDIR/run.lock          held (flock) by the one process that writes the run
+
+Weights are only ever read through safetensors: a checkpoint cannot execute code. Every file is
+written whole or not at all, by one process at a time (``runs.files``), and a later step only
+depends on files written so: a kill, a Ctrl-C or a full disk leaves the run resumable.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..errors import ModelError, RunError, SpecError
+from ..models import Network
+from ..registry import create_model
+from ..version import __version__
+from .files import (  # noqa: F401 -- re-exported: runs.atomic_write, runs.RunLock...
+    LOCK, MANIFEST, METRICS, OWN_FILES, WEIGHTS, RunLock, atomic_write, check_out, claim_rundir,
+    has_progress, make_dir, reason, refuse_to_replace, released_on_error, remove_stale_temps)
+
+FORMAT = "convnet-run/1"
+
+
+def write_json(path: Path, data: dict) -> None:
+    """The run's manifest (RUNDIR/run.json), written atomically."""
+    atomic_write(path, lambda tmp: Path(tmp).write_text(json.dumps(data, indent=2) + "\n"),
+                 own_file=True)
+
+
+def describe_model(model: Network) -> dict:
+    """What is needed to rebuild ``model``: its registry name or its spec, and its shapes."""
+    return {"name": getattr(model, "name", None), "spec": model.spec,
+            "input_shape": list(model.input_shape), "num_classes": model.num_classes}
+
+
+def build_model(desc: dict) -> Network:
+    """Rebuild a model from ``describe_model``'s output (registry name first, else the spec)."""
+    try:
+        c, h, w = desc["input_shape"]
+        if desc.get("name"):
+            return create_model(desc["name"], num_classes=desc["num_classes"], in_chans=c)
+        return Network.from_spec(desc["spec"], (c, h, w))
+    except (KeyError, TypeError, ValueError) as e:
+        raise RunError(f"run manifest has an unusable model description: {e}") from None
+    except (ModelError, SpecError) as e:
+        raise RunError(f"run manifest names a model this version cannot build: {e}") from None
+
+
+def save_checkpoint(rundir: Path, model: torch.nn.Module, optimizer, meta: dict) -> None:
+    """Model weights + optimizer state in one safetensors file, so they can never disagree."""
+    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    opt_meta = {}
+    if optimizer is not None:
+        state = optimizer.state_dict()
+        for pid, slots in state["state"].items():
+            for key, value in slots.items():
+                tensors[f"optim.{pid}.{key}"] = torch.as_tensor(value).detach().contiguous().cpu()
+        opt_meta = {"param_groups": state["param_groups"]}
+    header = {"format": FORMAT, "meta": json.dumps(meta), "optimizer": json.dumps(opt_meta)}
+    remove_stale_temps(Path(rundir) / WEIGHTS)
+    atomic_write(Path(rundir) / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata=header),
+                 own_file=True)
+
+
+def load_checkpoint(rundir: Path) -> tuple[dict, dict, dict]:
+    """(model tensors, optimizer state dict or {}, meta) from RUNDIR/model.safetensors."""
+    path = Path(rundir) / WEIGHTS
+    if not path.is_file():
+        raise RunError(f"{path}: no weights file; is {rundir} a finished or started run?")
+    try:
+        tensors = load_file(path)
+        from safetensors import safe_open
+        with safe_open(path, "pt") as f:
+            header = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise RunError(f"{path}: not a readable safetensors file ({e})") from None
+    if header.get("format") != FORMAT:
+        raise RunError(f"{path}: written by another program or version "
+                       f"(format {header.get('format')!r}, expected {FORMAT!r})")
+    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
+    opt_meta = json.loads(header.get("optimizer", "{}"))
+    optim = {}
+    if opt_meta:
+        state: dict = {}
+        for key, value in tensors.items():
+            if key.startswith("optim."):
+                _, pid, slot = key.split(".", 2)
+                state.setdefault(int(pid), {})[slot] = value
+        optim = {"state": state, "param_groups": opt_meta["param_groups"]}
+    return weights, optim, json.loads(header.get("meta", "{}"))
+
+
+def load_weights(model: torch.nn.Module, weights: dict, source: Path) -> None:
+    """Load weights, refusing a checkpoint made for another model with one clear line."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in weights.items()}
+    if expected != found:
+        missing = sorted(set(expected) - set(found))
+        wrong = sorted(k for k in expected.keys() & found.keys() if expected[k] != found[k])
+        detail = (f"missing {missing[0]}" if missing else
+                  f"{wrong[0]} is {found[wrong[0]]} not {expected[wrong[0]]}" if wrong else
+                  f"unexpected {sorted(set(found) - set(expected))[0]}")
+        raise RunError(f"{source}: checkpoint is for a different model ({detail})")
+    model.load_state_dict(weights)
+
+
+def read_manifest(rundir: Path) -> dict:
+    path = Path(rundir) / MANIFEST
+    if not path.is_file():
+        raise RunError(f"{rundir}: not a run directory (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"{path}: corrupt manifest ({e})") from None
+    if manifest.get("format") != FORMAT:
+        raise RunError(f"{path}: run from another version (format {manifest.get('format')!r}, "
+                       f"expected {FORMAT!r})")
+    return manifest
+
+
+def read_metrics(rundir: Path) -> list[dict]:
+    """RUNDIR/metrics.jsonl as a list of rows ([] if there is none).
+
+    Raises:
+        RunError: a line is not a JSON object (a damaged or hand-edited file).
+    """
+    path = Path(rundir) / METRICS
+    if not path.is_file():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        try:
+            row = json.loads(line) if line.strip() else {}
+        except json.JSONDecodeError:
+            row = None
+        if not isinstance(row, dict):
+            raise RunError(f"{path}: line {i} is not a metrics row (a damaged file?)")
+        rows += [row] if row else []
+    return rows
+
+
+def write_metrics(rundir: Path, rows: list[dict]) -> None:
+    """Rewrite metrics.jsonl atomically: it is whole, with or without its newest row."""
+    text = "".join(json.dumps(r) + "\n" for r in rows)
+    atomic_write(Path(rundir) / METRICS, lambda tmp: Path(tmp).write_text(text), own_file=True)
+
+
+def append_metrics(rundir: Path, row: dict) -> None:
+    """Add one epoch's row by rewriting the file (an append could leave half a line on a full
+    disk); the checkpoint written just before carries the row too (see ``reconcile_metrics``)."""
+    write_metrics(rundir, read_metrics(rundir) + [row])
+
+
+def reconcile_metrics(rundir: Path, done: int, meta: dict) -> None:
+    """Make metrics.jsonl agree with a checkpoint at epoch ``done`` before a resume.
+
+    Rows past the checkpoint are dropped (they will be replayed); the checkpoint's own row is
+    put back if a crash or a full disk came between the checkpoint and the metrics write.
+
+    Raises:
+        RunError: the rows cannot be made to agree (epochs missing before the checkpoint's,
+            or repeated): the file was edited or mixed with another run's.
+    """
+    rows = [r for r in read_metrics(rundir) if r.get("epoch", 0) <= done]
+    last = meta.get("metrics") or {}
+    if [r.get("epoch") for r in rows] == list(range(1, done)) and last.get("epoch") == done > 0:
+        rows.append(last)  # the crash came between the checkpoint and the metrics
+    epochs = [r.get("epoch") for r in rows]
+    if epochs != list(range(1, done + 1)):
+        raise RunError(f"{Path(rundir) / METRICS} has epochs {epochs or 'none'} but the "
+                       f"checkpoint is at epoch {done}; restore the file, or repeat the run with "
+                       f"--from-manifest {Path(rundir) / MANIFEST}")
+    write_metrics(rundir, rows)
+
+
+def versions() -> dict:
+    return {"convnet": __version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    """``model`` in eval mode inside the block; every submodule's own flag restored after it.
+
+    Batch norm then uses its running statistics and dropout is off, whatever the caller's mode,
+    and the caller's model leaves the block as it came (``model.train(flag)`` afterwards would
+    not do: it sets every submodule to the root's flag).
+
+    Example:
+        >>> net = torch.nn.Sequential(torch.nn.BatchNorm1d(2)).train()
+        >>> with eval_mode(net):
+        ...     net[0].training
+        False
+        >>> net[0].training
+        True
+    """
+    flags = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, flag in flags:
+            m.training = flag
+
+
+def load_model(rundir: Path) -> tuple[Network, dict]:
+    """The trained model of a run, in eval mode (what every user path runs), and its manifest."""
+    manifest = read_manifest(rundir)
+    model = build_model(manifest["model"])
+    weights, _, _ = load_checkpoint(rundir)
+    load_weights(model, weights, Path(rundir) / WEIGHTS)
+    return model.eval(), manifest
+
+
+# --- resuming -------------------------------------------------------------------------------------
+
+# What `train --resume` may change: the run's maths is fixed by its run.json config, so any
+# other flag must be left out or equal the recorded value (README "Train", train --help).
+RESUME_MAY_CHANGE = ("epochs", "data_dir", "device", "progress")
+FLAG_NAMES = {"model": "MODEL", "data_dir": "--data", "input_shape": "--input"}
+
+
+def _shown(value) -> str:  # as typed on the command line: 1x32x32, dog,cat
+    if isinstance(value, (list, tuple)):
+        return ("x" if all(isinstance(v, int) for v in value) else ",").join(map(str, value))
+    return str(value)
+
+
+def check_resume_flags(rundir: Path, config: dict, flags: dict) -> dict:
+    """The flags a resume applies (``--data``, ``--device``); one line for any that would change
+    the run's recorded config.
+
+    Example:
+        >>> check_resume_flags(Path("r"), {"lr": 0.01, "seed": 0}, {"seed": 0, "device": "cpu"})
+        {'device': 'cpu'}
+        >>> check_resume_flags(Path("r"), {"lr": 0.01}, {"lr": 0.1})
+        Traceback (most recent call last):
+        ...
+        convnet.errors.RunError: --resume r: --lr 0.1 differs from the run's 0.01; ...
+    """
+    for name, value in flags.items():
+        if value is None or name in RESUME_MAY_CHANGE:
+            continue
+        if name == "out":
+            if Path(value).resolve() != Path(rundir).resolve():
+                raise RunError(f"--resume {rundir} continues in {rundir}, not in --out {value}")
+            continue
+        recorded = config.get(name)
+        if isinstance(value, (list, tuple)) and isinstance(recorded, (list, tuple)):
+            value, recorded = list(value), list(recorded)
+        if value != recorded:
+            flag = FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
+            raise RunError(f"--resume {rundir}: {flag} {_shown(value)} differs from the run's "
+                           f"{_shown(recorded)}; a resume may change only --epochs, --data (same "
+                           f"files), --device, --quiet and --json (another run: --from-manifest)")
+    return {k: flags[k] for k in ("data_dir", "device") if flags.get(k) is not None}
+
+
+def restore(rundir: Path, model: torch.nn.Module, epochs: int) -> tuple[dict, dict]:
+    """The last checkpoint's weights put into ``model``; (optimizer state, meta).
+
+    A run stopped before its first checkpoint gives ({}, {}) and ``model`` is left as it is
+    (its seeded initial weights). ``epochs`` fewer than the checkpoint's is refused.
+    """
+    if not has_progress(rundir):
+        return {}, {}
+    weights, optim, meta = load_checkpoint(rundir)
+    done = int(meta.get("epoch", 0))
+    if epochs < done:
+        raise RunError(f"--epochs {epochs} is fewer than the {done} epochs {rundir} has "
+                       f"already done; give a larger --epochs to extend it")
+    load_weights(model, weights, Path(rundir) / WEIGHTS)
+    return optim, meta
+
+
+def load_optimizer(optimizer: torch.optim.Optimizer, state: dict) -> None:
+    """Optimizer state from a checkpoint, each moment in its parameter's memory layout (as an
+    uninterrupted run has them: channels-last weights have channels-last moments)."""
+    if not state:
+        return
+    optimizer.load_state_dict(state)
+    for param, slots in optimizer.state.items():
+        for key, value in slots.items():
+            if torch.is_tensor(value) and value.shape == param.shape:
+                slots[key] = torch.empty_like(param).copy_(value)
+
+
+def check_same_data(rundir: Path, recorded: dict | None, found: dict) -> None:
+    """Refuse to resume on files whose checksums differ from those the run recorded.
+
+    Raises:
+        RunError: naming the first file that is missing, extra or has other bytes.
+    """
+    if not recorded:  # a manifest without checksums (none to compare)
+        return
+    for name in sorted(set(recorded) | set(found)):
+        if recorded.get(name) != found.get(name):
+            what = ("is not one of the run's files" if name not in recorded else
+                    "is missing" if name not in found else
+                    "has other bytes than the run's (its sha256 differs from run.json's)")
+            raise RunError(f"--resume {rundir}: the data are not the run's: {name} {what}; "
+                           "resume on the run's own files (--data DIR)")
