@@ -5,6 +5,7 @@ Tiny data, 128-256 images, one or two epochs: seconds on a laptop core.
 """
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,7 +13,7 @@ import torch
 from safetensors.torch import load_file
 
 import convnet
-from convnet import runs, train
+from convnet import recipes, runs, train
 from convnet.cli import main
 from conftest import fit_until_first_epoch
 
@@ -69,7 +70,8 @@ def test_adam_epoch_matches_the_torch_engine_but_for_vanishing_gradients(tiny_da
         train.fit(train.start(config(tiny_data, out, engine=engine)))
     diff = max_diff(weights(runs_["torch"]), weights(runs_["numpy"]))
     assert (diff > 1e-4).float().mean() < 0.05
-    assert diff.max() < 2 * 10 * train.TrainConfig.lr  # never more than lr per step (8 steps)
+    lr = recipes.KIND_RECIPES["digits"]["lr"]  # the run's: LeNet-5 on digits
+    assert diff.max() < 2 * 10 * lr  # never more than lr per step (8 steps)
     rows = [runs.read_metrics(out)[0] for out in runs_.values()]
     assert rows[0]["train_loss"] == pytest.approx(rows[1]["train_loss"], abs=1e-3)
 
@@ -90,7 +92,7 @@ def test_torch_run_resumes_with_the_numpy_engine_state(tiny_data, tmp_path):
     out = tmp_path / "t"
     run = train.start(config(tiny_data, out, limit=64))
     train.fit(run)
-    trainer = train.numpy_trainer(train.TrainConfig(engine="numpy"), run.model, run.optimizer)
+    trainer = train.numpy_trainer(replace(run.cfg, engine="numpy"), run.model, run.optimizer)
     first = next(iter(trainer.opt.m))
     assert trainer.opt.t == 2
     assert np.array_equal(trainer.opt.m[first],
