@@ -88,7 +88,7 @@ SMALL_HEAD = "flatten dropout0.5 fc1024 relu dropout0.5 fc1024 relu fc{} softmax
 
 
 @register_model("alexnet-small", input_shape=(3, 32, 32), recipes={
-    "photos": {"epochs": 12, "lr": 0.1},  # FC 1024-1024 without BN: half the rate
+    "photos": {"epochs": 5, "lr": 0.1},  # FC 1024-1024 without BN: half the rate
     "digits": {"epochs": 2, "lr": 3e-3, "shift": 2, "precision": "bf16"},
     "fashion-mnist": {"epochs": 3}})
 def alexnet_small(num_classes: int = 10, in_chans: int = 3) -> Network:
@@ -106,7 +106,7 @@ def alexnet_small(num_classes: int = 10, in_chans: int = 3) -> Network:
 
 
 @register_model("zfnet-small", input_shape=(3, 32, 32), recipes={
-    "photos": {"epochs": 8, "lr": 0.1},  # the costliest small model per image
+    "photos": {"epochs": 5, "lr": 0.1},  # the costliest small model per image
     "digits": {"epochs": 2, "lr": 3e-3, "shift": 2, "precision": "bf16"},
     "fashion-mnist": {"epochs": 3}})
 def zfnet_small(num_classes: int = 10, in_chans: int = 3) -> Network:

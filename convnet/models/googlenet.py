@@ -75,7 +75,7 @@ def googlenet(num_classes: int = 1000, in_chans: int = 3) -> Network:
 
 
 @register_model("googlenet-small", input_shape=(3, 32, 32), recipes={
-    "photos": {"epochs": 8},
+    "photos": {"epochs": 5},
     "digits": {"epochs": 2, "lr": 3e-3, "shift": 2, "precision": "bf16"},
     "fashion-mnist": {"epochs": 3}})
 def googlenet_small(num_classes: int = 10, in_chans: int = 3) -> Network:

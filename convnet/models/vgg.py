@@ -84,7 +84,7 @@ VGG11_SMALL_CFG = [32, "M", 64, "M", 128, 128, "M", 256, 256, "M", 256, 256, "M"
 
 
 @register_model("vgg11-small", input_shape=(3, 32, 32), recipes={
-    "photos": {"epochs": 12},
+    "photos": {"epochs": 5},
     "digits": {"epochs": 2, "lr": 3e-3, "shift": 2, "precision": "bf16"},
     "fashion-mnist": {"epochs": 3}})
 def vgg11_small(num_classes: int = 10, in_chans: int = 3) -> Network:
