@@ -259,14 +259,24 @@ def cmd_report(args) -> None:
 
 
 def cmd_serve(args) -> None:
-    import uvicorn  # imported here: the other commands do not need the web stack
+    from .web import create_app  # imported here: the other commands do not need the web stack
+    from .web.guard import served_hosts
+    from .web.listen import bind, run
 
-    from .web import create_app
+    hosts = served_hosts(args.host, args.allow_host)
+    app = create_app(args.rundirs, args.data, hosts)  # loads every run now: a bad RUNDIR: exit 7
+    sock = bind(args.host, args.port)  # a port in use: one line, exit 1, nothing served
+    shown = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"serving {len(args.rundirs)} run(s) on http://{shown}:{args.port}/ (Ctrl-C to stop); "
+          f"answering Host {', '.join(sorted(hosts))}", file=sys.stderr)
+    run(app, sock)
 
-    app = create_app(args.rundirs, args.data)  # loads every run now: a bad RUNDIR: exit 7
-    print(f"serving {len(args.rundirs)} run(s) on http://{args.host}:{args.port}/ "
-          "(Ctrl-C to stop)", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+
+def port_number(text: str) -> int:
+    """--port: a whole number 1..65535 (a usage error, exit 2, otherwise)."""
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number 1..65535, got {text!r}")
+    return int(text)
 
 
 # ----------------------------------------------------------------------------- parser
@@ -436,9 +446,13 @@ def build_parser() -> Parser:
                    "(the page has a run chooser)")
     p.add_argument("--data", help="local dataset directory, for the page's test images "
                    "(default: each run's own, then CONVNET_DATA; never downloaded)")
-    p.add_argument("--port", type=int, default=8000, help="default: 8000")
+    p.add_argument("--port", type=port_number, default=8000, help="1..65535 (default: 8000)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default: "
                    "127.0.0.1, this machine only; 0.0.0.0 exposes it to the network)")
+    p.add_argument("--allow-host", action="append", default=[], metavar="NAME",
+                   help="also answer requests whose Host header is NAME (repeatable; default: "
+                   "only localhost, 127.0.0.1, ::1 and --host; '*' answers any, which lets "
+                   "any web page read the API through DNS rebinding)")
     p.set_defaults(handler=cmd_serve)
     return parser
 

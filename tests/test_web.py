@@ -11,7 +11,8 @@ from PIL import Image, ImageDraw
 
 from convnet.layers import lenet_c3_table
 from convnet.web import create_app
-from convnet.web.app import MAX_IMAGE_BYTES, MAX_MAPS
+from convnet.web.app import MAX_MAPS
+from convnet.web.images import MAX_IMAGE_BYTES
 
 with warnings.catch_warnings():  # starlette's note about httpx vs httpx2 is not ours to fix
     warnings.simplefilter("ignore")
@@ -42,7 +43,8 @@ def client(tiny_run, tmp_path_factory):
                    [0.25, 0.25, 0.25])
     resnet = fake_run(root, "resnet", "resnet20", [str(i) for i in range(10)], [0.5] * 3,
                       [0.25] * 3)
-    return TestClient(create_app([tiny_run, lenet1998, rgb, resnet, photo_run(root)]))
+    return TestClient(create_app([tiny_run, lenet1998, rgb, resnet, photo_run(root)]),
+                      base_url="http://localhost")  # the Host header is checked
 
 
 def post(client, path, **body):
@@ -197,7 +199,7 @@ def test_kernel_playground(client):
     r = client.post("/api/kernel", json={"image": seven(), "kernel": "1,2;3"})
     assert r.status_code == 422 and "different lengths" in r.json()["detail"]
     r = client.post("/api/kernel", json={"image": seven(), "kernel": "inf,0;0,-inf"})
-    assert r.status_code == 200  # infinities and NaN are drawn, never a 500
+    assert r.status_code == 422 and "finite" in r.json()["detail"]  # it broke the page
     r = client.post("/api/kernel", json={"image": seven(), "kernel": [[1, 0], [0]]})
     assert r.status_code == 422 and "square" in r.json()["detail"]
 
@@ -216,7 +218,7 @@ def test_not_an_image_is_415(client):
 
 
 def test_absurd_dimensions_are_refused_before_decoding(client):
-    im = Image.new("1", (20000, 10), 0)  # tiny file, absurd width
+    im = Image.new("1", (20000, 10), 0)  # tiny file, absurd width (more in test_web_security)
     r = post(client, "/api/predict", image=data_url(im))
     assert r.status_code == 413 and "20000x10" in r.json()["detail"]
 
@@ -252,6 +254,7 @@ def test_body_over_the_limit_is_refused_on_its_header(client):
 def test_page_and_openapi(client):
     assert "<canvas id=\"pad\"" in client.get("/").text
     assert client.get("/static/app.js").status_code == 200
+    assert client.get("/docs").status_code == 200  # offline: see test_web_security
     paths = client.get("/openapi.json").json()["paths"]
     assert {"/api/runs", "/api/predict", "/api/activations", "/api/filters",
             "/api/samples"} <= set(paths)
@@ -307,3 +310,18 @@ def test_fc_and_flatten_units(client):
     a = u["arithmetic"]
     assert a["n_inputs"] == 400 and len(u["inputs"]) == len(a["terms"]) == 8
     assert a["total"] == pytest.approx(a["output"], abs=1e-3)
+
+
+def test_the_page_writes_markup_only_through_its_escaping_helper():
+    """Server strings reach the page as text or through html`...` (escaped), never raw markup:
+    innerHTML is set in one place, setHTML, which takes html`...` only (browser tests: the
+    payload runs in test_web_browser)."""
+    from convnet.web.app import STATIC
+
+    sources = {p.name: p.read_text() for p in STATIC.glob("*.js")}
+    writes = [(name, line.strip()) for name, text in sources.items()
+              for line in text.splitlines()
+              if any(w in line for w in ("innerHTML", "outerHTML", "insertAdjacentHTML",
+                                         "document.write"))
+              and not line.lstrip().startswith("//")]
+    assert writes == [("app.js", 'node.innerHTML = parts.map((p) => p.s).join("");')]

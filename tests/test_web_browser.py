@@ -5,8 +5,10 @@ Needs Debian's ``chromium`` and Playwright for Python (``.ci/run`` installs both
 them the test skips, except under CI (``CI=true``), where a missing browser is a failure.
 """
 
+import functools
 import itertools
 import os
+import re
 import shutil
 import socket
 import threading
@@ -139,4 +141,127 @@ def test_colour_run_opens_on_its_test_images_and_a_click_classifies_one(browser,
     assert page.locator("#gallery .sample.chosen").count() == 0
     assert page.inner_text("#truth") == ""
     assert errors == []
+    page.close()
+
+
+# ----------------------------------------------------------------------------- server strings
+
+def payload(tag: str) -> str:
+    """Markup that sets window.__pwned to ``tag`` if the page ever parses it as HTML."""
+    return f"<img src=x onerror=window.__pwned='{tag}'>"
+
+
+CLASSES = [payload(f"class{k}") + str(k) for k in range(10)]
+
+
+@pytest.fixture(scope="module")
+def payload_server(tmp_path_factory):
+    """A run whose directory name, class names and dataset name are script payloads."""
+    from fake_runs import fake_run
+
+    rundir = fake_run(tmp_path_factory.mktemp("payload-serve"), payload("rundir"), "lenet5",
+                      CLASSES, [0.1307], [0.3081], "mnist", dataset=payload("dataset"))
+    yield from serving(rundir)
+
+
+def payload_fires_in_this_browser(page) -> None:
+    """The payloads do run when parsed as HTML here (else the tests below would prove nothing)."""
+    page.evaluate("document.body.insertAdjacentHTML('beforeend', "
+                  "\"<img src=x onerror=window.__control='yes'>\")")
+    page.wait_for_function("window.__control === 'yes'", timeout=5_000)
+
+
+def visit_everything(page) -> None:
+    """Draw, hover a map unit, a vector unit and the output, open the other two tabs."""
+    draw_seven(page)
+    page.wait_for_selector("#guess", timeout=15_000)
+    for layer, source in (("maxpool1", "relu1"), ("conv2", "maxpool1")):
+        box = page.locator(f'.layer[data-name="{layer}"] canvas').first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+        page.locator(f".layer[data-name={source}] .outline").first.wait_for(timeout=10_000)
+    for layer in ("fc1", "softmax"):
+        box = page.locator(f'.layer[data-name="{layer}"] .units canvas').bounding_box()
+        page.mouse.click(box["x"] + 3, box["y"] + 3)
+    page.click("#tabs button[data-tab=filters]")
+    page.wait_for_selector("#filters .layer")
+    page.click("#tabs button[data-tab=kernels]")
+    page.wait_for_selector("#kernel-view canvas", timeout=10_000)
+    page.wait_for_timeout(500)  # an <img src=x> error event arrives after its failed fetch
+
+
+def test_class_and_run_names_are_shown_as_text_never_run(browser, payload_server):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(payload_server)
+    page.wait_for_selector(".layer[data-name=maxpool1]")
+    visit_everything(page)
+    assert page.evaluate("window.__pwned") is None
+    assert page.inner_text("#run option") == f"{payload('rundir')} (lenet5)"  # literally
+    assert page.inner_text("#guess") in CLASSES
+    assert page.inner_text(".layer[data-name=softmax] .bars .name") in CLASSES
+    assert payload("dataset") in page.inner_text("#run-info")
+    payload_fires_in_this_browser(page)
+    assert page.evaluate("window.__pwned") is None and errors == []
+    page.close()
+
+
+def poison(route, edit) -> None:  # called as poison(route) by page.route
+    """Answer with the server's own JSON after ``edit`` put payloads into its strings."""
+    response = route.fetch()
+    data = response.json()
+    edit(data)
+    route.fulfill(response=response, json=data)
+
+
+def poison_runs(runs) -> None:
+    for run in runs:
+        run["model"] = payload("model")
+        for layer in run["layers"]:
+            layer["type"] = payload("type")
+
+
+def poison_unit(unit) -> None:
+    unit["layer"], unit["value"] = payload("unit-layer"), payload("value")
+    a = unit["arithmetic"]
+    a["formula"], a["note"] = payload("formula"), payload("note")
+    for key in ("mode", "output", "total", "bias", "sum"):
+        if key in a:
+            a[key] = payload(key)
+    for term in a.get("terms", []):
+        term["sum" if "sum" in term else "x"] = payload("term")
+    if "window" in a:
+        a["window"][0][0] = payload("window")
+
+
+def poison_filters(filters) -> None:
+    for layer in filters["layers"]:
+        layer["name"] = payload("filter-name")
+        for near in layer.get("nearest", []):
+            near["name"] = near["closest"] = payload("nearest")
+
+
+def poison_kernel(answer) -> None:
+    answer["kernel"][0][0] = payload("kernel-value")
+
+
+def test_every_server_string_reaches_the_page_escaped(browser, server):
+    """Each string field of every answer replaced with a payload: the page stays inert."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    for path, edit in (("runs", poison_runs), ("unit", poison_unit), ("filters", poison_filters),
+                       ("kernels", lambda k: k.update({payload("kernel-name"): [[1]]})),
+                       ("kernel", poison_kernel)):
+        page.route(re.compile(rf".*/api/{path}(\?.*)?$"), functools.partial(poison, edit=edit))
+    page.goto(server)
+    page.wait_for_selector(".layer[data-name=maxpool1]")
+    visit_everything(page)
+    assert page.evaluate("window.__pwned") is None
+    assert payload("type") in page.inner_text(".layer[data-name=conv1] h3")
+    assert payload("formula") in page.inner_text("#panel")
+    assert payload("filter-name") in page.inner_text("#filters")
+    assert payload("kernel-name") in page.inner_text("#kernel-name")
+    payload_fires_in_this_browser(page)
+    assert page.evaluate("window.__pwned") is None and errors == []
     page.close()

@@ -10,51 +10,50 @@ The page (``static/``: plain HTML, JS and CSS, no build step, no CDN) talks to a
     GET  /api/samples      test images of the run's own dataset to click (``samples.gallery``)
     GET  /api/kernels      the classic kernels;  POST /api/kernel: one applied to an image
 
-Images travel as a data URL (``data:image/png;base64,...``) or plain base64 of any format
-Pillow reads: the drawing pad sends its canvas that way, uploads are read the same way by the
-page. Bad input is a 4xx with one line of JSON ``{"detail": "..."}``, never a 500. OpenAPI at
-``/docs`` and ``/openapi.json``; examples in docs/web.md.
+Images travel as a data URL (``data:image/png;base64,...``) or plain base64 of a PNG, JPEG,
+GIF, BMP, WebP or TIFF file (``images.decode_image``: bounded, decoded reduced). Bad input is a
+4xx with one line of JSON ``{"detail": "..."}``, never a 500; who may ask, how much and how
+many at once is ``guard``. OpenAPI at ``/docs`` and ``/redoc``, their scripts served from the
+package (``fastapi_offline``), so they work offline too; examples in docs/web.md.
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
-import io
+import math
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from fastapi import FastAPI, HTTPException, Query
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
-from PIL import Image
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, Field
 
-from ..data.preprocess import read_image
-from ..errors import ConvnetError, ImageError, RunError, SpecError
+from ..data.preprocess import REDUCING_GAP, decode_keep
+from ..errors import RunError
 from ..explain import parse_matrix, tidy
 from ..predict import Predictor
 from ..viz.capture import capture
 from ..viz.filters import (MAX_COLS, MAX_ROWS, MIN_SIMILARITY, colour_filter, conv_weight,
                            kernel_match)
 from ..viz.kernels import CLASSIC_KERNELS, apply_kernel
-from .layers import LayerInfo, UnitError, explain_unit, layer_graph
+from .guard import LOCAL_HOSTS, Busy, protect
+from .images import decode_image
+from .layers import LayerInfo, explain_unit, layer_graph
 from .samples import MAX_SAMPLES, gallery
 
 STATIC = Path(__file__).parent / "static"
-MAX_IMAGE_BYTES = 5_000_000  # an upload larger than this is refused (413) before decoding
-MAX_SIDE = 4096  # ... and so is an image wider or taller than this (checked on the header)
-MAX_BODY = MAX_IMAGE_BYTES * 4 // 3 + 10_000  # the same image base64-encoded, in JSON
 MAX_MAPS = 64  # feature maps sent per layer; larger layers say "first 64 of 512 shown"
 MAX_VALUES = 1 << 16  # ... and at most this many values per layer (a 224x224 map: 1 map)
 MAX_UNITS = 4096  # units sent per vector layer
 PLAYGROUND_SIDE = 160  # the kernel playground works on the image shrunk to this side
+MAX_KERNEL = 15  # the playground's largest kernel side
+MAX_KERNEL_VALUE = 1e15  # as explain.parse_matrix: 225 products stay far inside float32
 
 
 # ----------------------------------------------------------------------------- runs
@@ -80,6 +79,11 @@ class Served:
                 "dataset": ds.get("name"), "framing": self.predictor.framing,
                 "test_accuracy": self.manifest.get("final", {}).get("test_accuracy"),
                 "layers": [info.to_json() for info in self.graph.values()]}
+
+    def decode(self, data: str):
+        """The request's image, decoded no larger than this run's preprocessing needs."""
+        return decode_image(data, decode_keep(self.predictor.model.input_shape,
+                                              self.predictor.framing))
 
 
 def load_runs(rundirs: list[str | Path]) -> dict[str, Served]:
@@ -122,45 +126,45 @@ class UnitIn(ImageIn):
 class KernelIn(BaseModel):
     image: str = Field(description="as for /api/activations")
     kernel: str | list[list[float]] = Field(description="a classic kernel's name, rows "
-                                            "like '0,-1,0;-1,5,-1;0,-1,0', or a list of rows")
+                                            "like '0,-1,0;-1,5,-1;0,-1,0', or a list of rows "
+                                            f"(square, at most {MAX_KERNEL}x{MAX_KERNEL}, "
+                                            "finite numbers)")
 
 
-def decode_image(data: str) -> Image.Image:
-    """A data URL or base64 string -> an L/RGB image; a 4xx HTTPException for anything else."""
-    payload = data.split(",", 1)[1] if data.startswith("data:") else data
-    if len(payload) > MAX_BODY:
-        raise HTTPException(413, f"image is larger than the {MAX_IMAGE_BYTES:,}-byte limit")
-    try:
-        raw = base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise HTTPException(400, "image must be a data URL or base64 text, "
-                            f"got {data[:40]!r}...") from None
-    if len(raw) > MAX_IMAGE_BYTES:
-        raise HTTPException(413, f"image is {len(raw):,} bytes, over the "
-                            f"{MAX_IMAGE_BYTES:,}-byte limit")
-    if not raw:
-        raise HTTPException(400, "image is empty (0 bytes)")
-    try:  # the header alone gives the size: refuse absurd ones before decoding any pixel
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            w, h = Image.open(io.BytesIO(raw)).size
-    except Exception:  # noqa: BLE001 - a parser fed untrusted bytes may raise anything
-        raise HTTPException(415, "image is not a readable image (PNG, JPEG, GIF, BMP, WebP, "
-                            "TIFF ...)") from None
-    if w > MAX_SIDE or h > MAX_SIDE:
-        raise HTTPException(413, f"image is {w}x{h} pixels, over the {MAX_SIDE}x{MAX_SIDE} limit")
-    try:
-        return read_image(raw)
-    except ImageError as e:
-        raise HTTPException(415, str(e)) from None
+def check_kernel(kernel: str | list[list[float]]) -> list[list[float]]:
+    """A request's kernel -> k x k finite numbers (|v| <= 1e15), 1 <= k <= 15; else a 422.
+
+    Example:
+        >>> check_kernel("1,0;0,1"), check_kernel("identity")[1]
+        ([[1, 0], [0, 1]], [0, 1, 0])
+        >>> check_kernel([[1, 0], [0]])
+        Traceback (most recent call last):
+        ...
+        fastapi.exceptions.HTTPException: 422: kernel must be square ..., got 2 rows of 2, 1 numbers
+    """
+    if isinstance(kernel, str):  # a name, or rows as text (SpecError, 422, if not numbers)
+        kernel = CLASSIC_KERNELS.get(kernel) or parse_matrix(kernel, "kernel")
+    lengths = [len(row) for row in kernel]
+    if not 1 <= len(kernel) <= MAX_KERNEL or any(n != len(kernel) for n in lengths):
+        shown = ", ".join(map(str, lengths[:MAX_KERNEL + 1])) + (
+            ", ..." if len(lengths) > MAX_KERNEL + 1 else "")
+        raise HTTPException(422, f"kernel must be square (k rows of k numbers, k = 1.."
+                            f"{MAX_KERNEL}), got {len(kernel)} rows of {shown or 'no'} numbers")
+    for r, row in enumerate(kernel):
+        bad = next((v for v in row if not abs(v) <= MAX_KERNEL_VALUE), None)  # nan too
+        if bad is not None:
+            raise HTTPException(422, f"kernel values must be finite numbers of at most "
+                                f"{MAX_KERNEL_VALUE:g}, got {bad} in row {r}")
+    return kernel
 
 
 # ----------------------------------------------------------------------------- encoding
 
 def as_uint8(a: np.ndarray) -> tuple[str, float, float]:
     """Values -> (base64 of uint8 scaled lo..hi, lo, hi): 1 byte a value, enough to draw."""
-    lo, hi = float(a.min()), float(a.max())
-    q = np.zeros(a.shape, np.uint8) if hi <= lo else np.rint((a - lo) * (255.0 / (hi - lo)))
+    lo, hi = float(a.min()), float(a.max())  # in float64: hi - lo may overflow float32
+    q = (np.zeros(a.shape, np.uint8) if hi <= lo else
+         np.rint((a.astype(np.float64) - lo) * (255.0 / (hi - lo))))
     return base64.b64encode(q.astype(np.uint8).tobytes()).decode(), lo, hi
 
 
@@ -209,56 +213,23 @@ def prediction(run: Served, x: np.ndarray) -> dict:
 
 # ----------------------------------------------------------------------------- the app
 
-class BodyLimit:
-    """ASGI middleware: a POST must declare its length, and no more than ``limit`` bytes (413).
-
-    Checked on the header, so an oversized upload is refused before it is read.
-    """
-
-    def __init__(self, app, limit: int = MAX_BODY):
-        self.app, self.limit = app, limit
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH"):
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            error = (None if length.isdigit() and int(length) <= self.limit else
-                     (413, f"request body over the {self.limit:,}-byte limit")
-                     if length.isdigit() else (411, "request needs a Content-Length header"))
-            if error:
-                return await JSONResponse({"detail": error[1]}, error[0])(scope, receive, send)
-        await self.app(scope, receive, send)
-
-
-STATUS = {UnitError: 404, RunError: 404, ImageError: 422, SpecError: 422}
-
-
-def add_error_handlers(app: FastAPI) -> None:
-    """Library errors and invalid requests -> one line of JSON and a 4xx, never a 500."""
-    @app.exception_handler(ConvnetError)
-    async def convnet_error(request, exc: ConvnetError):
-        code = next((c for cls, c in STATUS.items() if isinstance(exc, cls)), 400)
-        return JSONResponse({"detail": str(exc)}, code)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request, exc: RequestValidationError):
-        e = (exc.errors() or [{}])[0]
-        if e.get("type") == "json_invalid":
-            return JSONResponse({"detail": "request body is not valid JSON"}, 400)
-        where = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-        return JSONResponse({"detail": f"{where or 'request'}: {e.get('msg', 'invalid')}"}, 422)
-
-
-def create_app(rundirs: list[str | Path], data_dir: str | None = None) -> FastAPI:
+def create_app(rundirs: list[str | Path], data_dir: str | None = None,
+               hosts: set[str] | None = None, busy: Busy | None = None) -> FastAPI:
     """The FastAPI app serving ``rundirs`` (loaded now: a bad run fails here, not on a click).
 
     Args:
         data_dir (str | None): where the runs' datasets are, for the gallery of test images.
             Default: each run's recorded data folder, then ``$CONVNET_DATA`` and the cache.
+        hosts (set[str] | None): the Host names answered (``guard.served_hosts``; "*": any).
+            Default: localhost, 127.0.0.1, ::1.
+        busy (Busy | None): the limit on heavy requests at once. Default: ``Busy()``.
     """
     runs = load_runs(rundirs)
-    app = FastAPI(title="convnet serve", version="1",
-                  description="Every layer of a trained convnet run, for one image at a time.")
-    add_error_handlers(app)
+    app = FastAPIOffline(title="convnet serve", version="1",  # /docs, /redoc: no CDN
+                         description="Every layer of a trained convnet run, for one image at a "
+                         "time.")
+    app.state.busy = busy = busy or Busy()
+    protect(app, set(LOCAL_HOSTS) if hosts is None else hosts)
 
     def get_run(run_id: str) -> Served:
         if run_id not in runs:
@@ -267,7 +238,7 @@ def create_app(rundirs: list[str | Path], data_dir: str | None = None) -> FastAP
 
     def prepared(body: ImageIn) -> tuple[Served, np.ndarray]:
         run = get_run(body.run)
-        return run, run.predictor.prepare(decode_image(body.image), body.invert)  # (C, H, W)
+        return run, run.predictor.prepare(run.decode(body.image), body.invert)  # (C, H, W)
 
     @app.get("/api/runs", summary="The runs being served, with their layers")
     def api_runs() -> list[dict]:
@@ -275,18 +246,20 @@ def create_app(rundirs: list[str | Path], data_dir: str | None = None) -> FastAP
 
     @app.post("/api/predict", summary="Class probabilities for one image")
     def api_predict(body: ImageIn) -> dict:
-        run, x = prepared(body)
-        with run.lock:
-            return prediction(run, x)
+        with busy.slot():
+            run, x = prepared(body)
+            with run.lock:
+                return prediction(run, x)
 
     @app.post("/api/activations", summary="Every layer's output for one image (compact)")
     def api_activations(body: ImageIn) -> dict:
         start = time.perf_counter()
-        run, x = prepared(body)
-        with run.lock:
-            acts = capture(run.predictor.model, torch.from_numpy(x)[None])  # {name: (1, ...)}
-            probs = prediction(run, x)
-        layers = [encode(name, t[0]) for name, t in acts.items()]
+        with busy.slot():
+            run, x = prepared(body)
+            with run.lock:
+                acts = capture(run.predictor.model, torch.from_numpy(x)[None])  # {name: (1, ...)}
+                probs = prediction(run, x)
+            layers = [encode(name, t[0]) for name, t in acts.items()]
         return {"run": run.id, "input": dict(encode("input", torch.from_numpy(x)),
                                              rgb=rgb_of(run, x)),
                 "layers": layers, "prediction": probs,
@@ -294,10 +267,11 @@ def create_app(rundirs: list[str | Path], data_dir: str | None = None) -> FastAP
 
     @app.post("/api/unit", summary="One unit: its source window(s) and its arithmetic")
     def api_unit(body: UnitIn) -> dict:
-        run, x = prepared(body)
-        with run.lock:
-            return explain_unit(run.predictor.model, run.graph, torch.from_numpy(x)[None],
-                                body.layer, body.index)
+        with busy.slot():
+            run, x = prepared(body)
+            with run.lock:
+                return explain_unit(run.predictor.model, run.graph, torch.from_numpy(x)[None],
+                                    body.layer, body.index)
 
     @app.get("/api/filters", summary="The learned filters of every convolution")
     def api_filters(run: str = Query(description="a run id from GET /api/runs")) -> dict:
@@ -319,15 +293,13 @@ def create_app(rundirs: list[str | Path], data_dir: str | None = None) -> FastAP
 
     @app.post("/api/kernel", summary="A kernel applied to an image (grayscale)")
     def api_kernel(body: KernelIn) -> dict:
-        kernel = body.kernel
-        if isinstance(kernel, str):
-            kernel = CLASSIC_KERNELS.get(kernel) or parse_matrix(kernel, "kernel")
-        if not kernel or not kernel[0] or len(kernel) > 15:
-            raise HTTPException(422, f"kernel must be square, 1x1 to 15x15, got {body.kernel!r}")
-        image = decode_image(body.image).convert("L")
-        image.thumbnail((PLAYGROUND_SIDE, PLAYGROUND_SIDE))
-        gray = np.asarray(image, np.float32) / 255.0  # (H, W) in [0, 1]
-        out = apply_kernel(gray, kernel)  # SpecError (422) if not square
+        kernel = check_kernel(body.kernel)
+        with busy.slot():
+            image = decode_image(body.image, (math.ceil(REDUCING_GAP * PLAYGROUND_SIDE), 1))
+            image = image.convert("L")
+            image.thumbnail((PLAYGROUND_SIDE, PLAYGROUND_SIDE))
+            gray = np.asarray(image, np.float32) / 255.0  # (H, W) in [0, 1]
+            out = apply_kernel(gray, kernel)  # (H, W)
         return {"kernel": kernel, "input": encode("input", torch.from_numpy(gray)[None]),
                 "output": encode("output", torch.from_numpy(out)[None])}
 
@@ -340,7 +312,6 @@ def create_app(rundirs: list[str | Path], data_dir: str | None = None) -> FastAP
         return FileResponse(STATIC / "index.html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    app.add_middleware(BodyLimit)
     return app
 
 

@@ -19,6 +19,26 @@ function el(tag, text, className) {
   return e;
 }
 
+// Markup is only ever written through html`...`, which escapes every ${value}: a class folder
+// named <img onerror=...> is text, not a tag. A nested html`...` (or a list of them) goes in as
+// built; setHTML refuses anything else, so a plain string cannot reach innerHTML by mistake.
+class Html { constructor(s) { this.s = s; } toString() { return this.s; } }
+const ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"};
+function esc(v) {
+  if (v instanceof Html) return v.s;
+  if (Array.isArray(v)) return v.map(esc).join("");
+  return String(v ?? "").replace(/[&<>"']/g, (c) => ENTITIES[c]);
+}
+function html(strings, ...values) {
+  return new Html(strings.reduce((out, s, i) => out + esc(values[i - 1]) + s));
+}
+function setHTML(node, ...parts) {
+  if (!parts.every((p) => p instanceof Html)) throw new TypeError("setHTML takes html`...` only");
+  node.innerHTML = parts.map((p) => p.s).join("");
+}
+// A number as the panel shows it (3 significant digits); anything else as escaped text.
+function num(v, digits = 3) { return typeof v === "number" ? +v.toPrecision(digits) : v; }
+
 // ------------------------------------------------------------------ API
 
 async function api(path, body) {
@@ -81,21 +101,22 @@ function layerMeta(name) { return state.run.layers.find((l) => l.name === name);
 
 function buildLayers() {
   const root = $("#layers"), toggles = $("#toggles");
-  root.innerHTML = ""; toggles.innerHTML = "";
+  root.replaceChildren(); toggles.replaceChildren();
   const all = [{name: "input", kind: "input", type: "as the network sees it",
                 shape: state.run.input_shape, source: null}].concat(state.run.layers);
   for (const meta of all) {
     const div = document.createElement("div");
     div.className = "layer"; div.dataset.name = meta.name; div.dataset.kind = meta.kind;
     const shape = meta.shape.join("×");
-    div.innerHTML = `<h3>${meta.name} <span class="meta">${meta.type} · ${shape}` +
-      (meta.kernel ? ` · ${meta.kernel.join("×")} window, stride ${meta.stride[0]}` : "") +
-      (meta.table ? " · partial connection table" : "") +
-      `</span> <span class="meta shown"></span></h3><div class="body"></div>`;
+    const win = meta.kernel ? ` · ${meta.kernel.join("×")} window, stride ${meta.stride[0]}` : "";
+    const table = meta.table ? " · partial connection table" : "";
+    setHTML(div, html`<h3>${meta.name} <span class="meta">${meta.type} · ${shape}${win}${table}</span> `,
+      html`<span class="meta shown"></span></h3><div class="body"></div>`);
     div.hidden = state.hidden.has(meta.name);
     root.appendChild(div);
     const label = document.createElement("label");
-    label.innerHTML = `<input type="checkbox" ${div.hidden ? "" : "checked"}> ${meta.name}<br>`;
+    const box = el("input"); box.type = "checkbox"; box.checked = !div.hidden;
+    label.append(box, " ", meta.name, el("br"));
     label.querySelector("input").onchange = (e) => {
       div.hidden = !e.target.checked;
       if (div.hidden) state.hidden.add(meta.name); else state.hidden.delete(meta.name);
@@ -109,12 +130,12 @@ function drawMaps(div, layer) {
   const body = div.querySelector(".body");
   let maps = body.querySelector(".maps");
   if (!maps || maps.querySelectorAll(".map").length !== layer.shown) {
-    body.innerHTML = '<div class="maps"></div>'; maps = body.querySelector(".maps");
+    maps = el("div", undefined, "maps"); body.replaceChildren(maps);
     for (let i = 0; i < layer.shown; i++) {
       const m = document.createElement("div");
       m.className = "map"; m.dataset.channel = i; m.dataset.scale = s;
-      m.innerHTML = `<canvas width="${w}" height="${h}" style="width:${w * s}px;height:${h * s}px"></canvas>` +
-        `<span class="label">${i}</span>`;
+      setHTML(m, html`<canvas width="${w}" height="${h}" style="width:${w * s}px;height:${h * s}px"></canvas>`,
+        html`<span class="label">${i}</span>`);
       hoverable(m.querySelector("canvas"), div.dataset.name, (x, y) => [i, Math.floor(y / s), Math.floor(x / s)]);
       maps.appendChild(m);
     }
@@ -152,8 +173,8 @@ function drawUnits(div, layer) {
   const body = div.querySelector(".body");
   let box = body.querySelector(".units");
   if (!box || +box.dataset.n !== n) {
-    body.innerHTML = `<div class="units" data-n="${n}"><canvas width="${cols}" height="${rowsN}" ` +
-      `style="width:${cols * UNIT}px;height:${rowsN * UNIT}px"></canvas></div><div class="bars"></div>`;
+    setHTML(body, html`<div class="units" data-n="${n}"><canvas width="${cols}" height="${rowsN}" `,
+      html`style="width:${cols * UNIT}px;height:${rowsN * UNIT}px"></canvas></div><div class="bars"></div>`);
     box = body.querySelector(".units");
     hoverable(box.querySelector("canvas"), div.dataset.name, (x, y) => {
       const i = Math.floor(y / UNIT) * cols + Math.floor(x / UNIT);
@@ -229,7 +250,7 @@ async function inspect(layer, index) {
   for (const w of unit.windows) mark(unit.source, w, "outline");
   for (const i of unit.inputs) mark(unit.source, i, "outline");
   if (unit.winner) mark(unit.source, {channel: unit.winner[0], y: unit.winner[1], x: unit.winner[2], h: 1, w: 1}, "winner");
-  $("#panel").innerHTML = explainHTML(unit);
+  setHTML($("#panel"), explainHTML(unit));
 }
 
 // Outline a window {channel, y, x, h, w} of a map layer, or unit i of a vector layer.
@@ -246,7 +267,7 @@ function mark(layerName, where, cls) {
     box.dataset.h = 1; box.dataset.w = 1;
     holder.appendChild(box); return;
   }
-  const map = div.querySelector(`.map[data-channel="${where.channel}"]`);
+  const map = div.querySelector(`.map[data-channel="${CSS.escape(String(where.channel))}"]`);
   if (!map) return;  // a map beyond those shown
   const s = +map.dataset.scale;
   Object.assign(box.style, {left: where.x * s + 1 + "px", top: where.y * s + 1 + "px",
@@ -256,30 +277,32 @@ function mark(layerName, where, cls) {
 }
 
 function matrix(m, win) {
-  return `<table class="m">${m.map((row, r) => `<tr>${row.map((v, c) =>
-    `<td class="${win && win[0] === r && win[1] === c ? "win" : ""}">${v === null ? "pad" : +v.toPrecision(3)}</td>`).join("")}</tr>`).join("")}</table>`;
+  return html`<table class="m">${m.map((row, r) => html`<tr>${row.map((v, c) =>
+    html`<td class="${win && win[0] === r && win[1] === c ? "win" : ""}">${v === null ? "pad" : num(v)}</td>`)}</tr>`)}</table>`;
 }
 
+// The panel: every value from the server goes in through html`...`, so it is escaped.
 function explainHTML(u) {
-  const a = u.arithmetic, head = `<b>${u.layer}</b> unit [${u.index.join(", ")}] = <b>${u.value}</b>` +
-    (u.source ? ` · reads <b>${u.source}</b>` : "") + `<br><span class="eq">${a.formula || ""}</span><br>`;
+  const a = u.arithmetic;
+  const head = html`<b>${u.layer}</b> unit [${u.index.join(", ")}] = <b>${u.value}</b>${
+    u.source ? html` · reads <b>${u.source}</b>` : ""}<br><span class="eq">${a.formula || ""}</span><br>`;
   if (a.kind === "conv") {
-    const terms = a.terms.map((t) => `<div>map ${t.channel}: patch ${matrix(t.patch)} · filter ${matrix(t.weights)} = ${t.sum}</div>`).join("");
-    return head + `connected input maps: ${a.channels.join(", ")}<br>${terms}<div class="note">${a.note}</div>` +
-      `<div class="eq">Σ w·x = ${+(a.total - a.bias).toPrecision(6)} ; + b (${a.bias}) = ${a.total} → output ${a.output}</div>`;
+    const terms = a.terms.map((t) => html`<div>map ${t.channel}: patch ${matrix(t.patch)} · filter ${matrix(t.weights)} = ${t.sum}</div>`);
+    return html`${head}connected input maps: ${a.channels.join(", ")}<br>${terms}<div class="note">${a.note}</div>${
+      html`<div class="eq">Σ w·x = ${num(a.total - a.bias, 6)} ; + b (${a.bias}) = ${a.total} → output ${a.output}</div>`}`;
   }
   if (a.kind === "pool") {
     const extra = a.mode === "subsample" ? ` · a = ${a.coefficient}, b = ${a.bias}, sum = ${a.sum}` : a.sum !== undefined ? ` · sum = ${a.sum}` : "";
-    return head + `${a.mode} pooling window ${matrix(a.window, a.winner)}${a.winner ? " (red: the winner)" : ""}${extra}<br>→ output ${a.output}`;
+    return html`${head}${a.mode} pooling window ${matrix(a.window, a.winner)}${a.winner ? " (red: the winner)" : ""}${extra}<br>→ output ${a.output}`;
   }
   if (a.kind === "fc") {
-    const rows = a.terms.map((t) => `<tr><td>x[${t.input}] = ${t.x}</td><td>w = ${t.w}</td><td>w·x = ${t.product}</td></tr>`).join("");
-    return head + `${a.n_inputs} inputs; largest terms:<table>${rows}</table>` +
-      `<div class="eq">+ the other ${a.n_inputs - a.terms.length} terms (${a.rest}) + b (${a.bias}) = ${a.total} → ${a.output}</div>`;
+    const rows = a.terms.map((t) => html`<tr><td>x[${t.input}] = ${t.x}</td><td>w = ${t.w}</td><td>w·x = ${t.product}</td></tr>`);
+    return html`${head}${a.n_inputs} inputs; largest terms:<table>${rows}</table>${
+      html`<div class="eq">+ the other ${a.n_inputs - a.terms.length} terms (${a.rest}) + b (${a.bias}) = ${a.total} → ${a.output}</div>`}`;
   }
-  if (a.kind === "softmax") return head + `z = ${a.z}, e^z = ${a.exp}, Σ e^z = ${a.sum_exp} (${a.note}) → ${a.output}`;
-  if (a.input !== undefined) return head + `x = ${a.input} → ${a.output}`;
-  return head + (a.position ? `from position [${a.position.join(", ")}]` : "") + (a.output !== undefined ? ` → ${a.output}` : "");
+  if (a.kind === "softmax") return html`${head}z = ${a.z}, e^z = ${a.exp}, Σ e^z = ${a.sum_exp} (${a.note}) → ${a.output}`;
+  if (a.input !== undefined) return html`${head}x = ${a.input} → ${a.output}`;
+  return html`${head}${a.position ? `from position [${a.position.join(", ")}]` : ""}${a.output !== undefined ? ` → ${a.output}` : ""}`;
 }
 
 // ------------------------------------------------------------------ drawing pad
@@ -387,7 +410,7 @@ async function start() {
   $("#run").onchange = (e) => chooseRun(e.target.value);
   $("#scale").onchange = render;
   const kernels = await api("/api/kernels");
-  $("#kernel-name").innerHTML = Object.keys(kernels).map((k) => `<option>${k}</option>`).join("");
+  $("#kernel-name").replaceChildren(...Object.keys(kernels).map((k) => el("option", k)));
   $("#kernel-name").onchange = () => { $("#kernel-text").value = ""; playground(); };
   $("#kernel-apply").onclick = playground;
   document.querySelectorAll("#tabs button").forEach((b) => b.onclick = () => {

@@ -1,5 +1,6 @@
 // convnet serve: the filters tab and the kernel playground. Loaded before app.js, whose
-// globals ($, el, api, state, paint, paintRGB, mapValues, bytes, range, matrix) these use.
+// globals ($, el, html, setHTML, api, state, paint, paintRGB, mapValues, bytes, range, matrix,
+// num) these use. Server strings reach the page as text, or escaped by html`...`.
 "use strict";
 // ------------------------------------------------------------------ filters and kernels
 
@@ -25,15 +26,16 @@ function nearestTitle(n, min) {
 }
 
 function drawFilters() {
-  const root = $("#filters"); root.innerHTML = "";
+  const root = $("#filters"); root.replaceChildren();
   for (const f of state.filters.layers) {
     const m = Math.max(-f.min, f.max), div = document.createElement("div");
     div.className = "layer filters";
     const [co, ci, kh, kw] = f.shape;
-    div.innerHTML = `<h3>${f.name} <span class="meta">${co} filters ${kh}×${kw} × ${ci} input maps` +
+    const meta = `${co} filters ${kh}×${kw} × ${ci} input maps` +
       (f.shown[0] < co || (!f.colour && f.shown[1] < ci) ? ` (first ${f.colour ? f.shown[0] : f.shown.join(" × ")} shown)` : "") +
       (f.colour ? " · in colour: R, G, B weights, each filter scaled to its own max |w|, grey = 0" : "") +
-      (f.connected ? " · faded: not connected (connection table)" : "") + "</span></h3>";
+      (f.connected ? " · faded: not connected (connection table)" : "");
+    setHTML(div, html`<h3>${f.name} <span class="meta">${meta}</span></h3>`);
     if (f.colour) {  // the first layer of an RGB model: one colour picture per filter
       const row = el("div", undefined, "row");
       f.colour.forEach((b64, r) => {
@@ -66,22 +68,24 @@ async function playground() {
   const text = $("#kernel-text").value.trim(), kernel = text || $("#kernel-name").value;
   try {
     const r = await api("/api/kernel", {image: state.image, kernel});
-    const view = $("#kernel-view"); view.innerHTML = "";
+    const view = $("#kernel-view"); view.replaceChildren();
     for (const [title, layer] of [["input (grayscale)", r.input], [`${text ? "your kernel" : kernel}`, r.output]]) {
       const [, h, w] = layer.shape, c = document.createElement("canvas"), box = document.createElement("div");
       c.width = w; c.height = h; c.style.width = 2 * w + "px";
       paint(c, mapValues(layer, bytes(layer.data), 0, h * w), w, h, layer.lo[0], layer.hi[0]);
-      box.className = "kernel"; box.append(c); box.insertAdjacentHTML("beforeend", `<br>${title}`);
+      box.className = "kernel"; box.append(c, el("br"), title);
       view.appendChild(box);
     }
-    view.insertAdjacentHTML("beforeend", `<div class="kernel">${matrix(r.kernel.map((row) => row.map((v) => +v.toFixed(3))))}</div>`);
+    const k = el("div", undefined, "kernel");
+    setHTML(k, matrix(r.kernel.map((row) => row.map((v) => (typeof v === "number" ? +v.toFixed(3) : v)))));
+    view.append(k);
   } catch (err) { $("#status").textContent = err.message; }
   learned();
 }
 
 // The first convolution's filters (with the nearest classic kernel) beside its feature maps.
 function learned() {
-  const root = $("#kernel-learned"); root.innerHTML = "";
+  const root = $("#kernel-learned"); root.replaceChildren();
   const f = state.filters && state.filters.layers[0];
   if (!f) return;
   const m = Math.max(-f.min, f.max), maps = state.acts && state.acts.layers.find((l) => l.name === f.name);
