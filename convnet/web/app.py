@@ -227,7 +227,8 @@ def create_app(rundirs: list[str | Path], data_dir: str | None = None,
     runs = load_runs(rundirs)
     app = FastAPIOffline(title="convnet serve", version="1",  # /docs, /redoc: no CDN
                          description="Every layer of a trained convnet run, for one image at a "
-                         "time.")
+                         "time.", swagger_ui_parameters={"validatorUrl": None})  # no badge
+    #   fetched from validator.swagger.io, which Swagger UI does for a spec not on localhost
     app.state.busy = busy = busy or Busy()
     protect(app, set(LOCAL_HOSTS) if hosts is None else hosts)
 
