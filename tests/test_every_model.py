@@ -163,7 +163,7 @@ def test_every_path_gives_the_eval_mode_probabilities(name, trained, photo, pred
     api = convnet.load(rundir)
     for call in (1, 2):
         got[f"api {call}"] = by_class(api.predict(photo, top=10).to_json()["top"], classes)
-    client = TestClient(create_app([rundir]))
+    client = TestClient(create_app([rundir]), base_url="http://localhost")  # the Host check
     for call in (1, 2):
         r = client.post("/api/predict", json={"run": rundir.name, "image": data_url(photo)})
         assert r.status_code == 200, r.text
