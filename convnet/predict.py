@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.preprocess import prepare, read_image
+from .data.preprocess import decode_keep, prepare, read_image
 from .errors import ConvnetError
 from .runs import load_model
 
@@ -84,12 +84,17 @@ class Predictor:
         return cls.from_run(source, backend)
 
     def prepare(self, image, invert: bool | None = None) -> np.ndarray:
-        """A path, PIL image or uint8 array -> the normalised (C, H, W) float32 model input."""
+        """A path, PIL image or uint8 array -> the normalised (C, H, W) float32 model input.
+
+        A file is decoded only as large as this model needs (``decode_keep``), as the image
+        folder reader decodes training images: a 7000x7000 PNG costs megabytes, not gigabytes.
+        """
+        shape = self.model.input_shape
         if isinstance(image, np.ndarray):
             image = Image.fromarray(image)
         elif not isinstance(image, Image.Image):
-            image = read_image(image)
-        return prepare(image, self.model.input_shape, self.framing, invert, self.mean, self.std)
+            image = read_image(image, decode_keep(shape, self.framing))
+        return prepare(image, shape, self.framing, invert, self.mean, self.std)
 
     def sessions(self):
         """The onnxruntime sessions for this model (built on first use), or None for torch."""

@@ -8,13 +8,16 @@ import http.server
 import io
 import os
 import pickle
+import re
 import shutil
 import struct
 import sys
 import tarfile
 import threading
+import tracemalloc
 import types
 import warnings
+import zlib
 from dataclasses import replace
 from pathlib import Path
 
@@ -181,6 +184,84 @@ def test_idx_corruption_raises_data_error(tmp_path, kwargs, expected):
         assert part in message, message
 
 
+def _gz_stream(header: bytes, zeros: int) -> bytes:
+    """A gzip file of ``header`` then ``zeros`` zero bytes, compressed a megabyte at a time."""
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    out = [z.compress(header)]
+    for _ in range(zeros >> 20):
+        out.append(z.compress(bytes(1 << 20)))
+    return b"".join(out) + z.flush()
+
+
+def test_idx_bomb_inflates_no_more_than_declared(tmp_path):
+    """A 64 KB .gz whose header declares 10 images and whose stream inflates to 64 MB: refused
+    after the declared 7,840 bytes and a counted megabyte, never inflated whole."""
+    bomb = _gz_stream(struct.pack(">IIII", 2051, 10, 28, 28), 64 << 20)
+    assert len(bomb) < 100_000
+    write_mnist(tmp_path / "mnist", n=10, images_file=bomb)
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError, match="more than 1,048,576 trailing bytes"):
+            load_dataset("mnist", data_dir=tmp_path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, f"{peak:,} bytes"  # was 64 MB: gzip.decompress inflated it whole
+
+
+@pytest.mark.parametrize("dims,words", [
+    ((2 ** 31, 2 ** 31, 4), "more than any IDX file holds (10^9)"),  # 2^64: 0 once in int64
+    ((2 ** 32 - 1,) * 3, "more than any IDX file holds (10^9)"),
+    ((60000, 28, 28), "can hold at most"),  # 47 MB declared, 16 bytes given
+])
+def test_idx_header_sizes_are_checked_before_allocating(tmp_path, dims, words):
+    for gz in (True, False):
+        write_mnist(tmp_path / f"{gz}" / "mnist", n=5, gz=gz,
+                    images=idx_bytes(2051, dims, b""))
+        with pytest.raises(DataError, match=re.escape(words)):
+            load_dataset("mnist", data_dir=tmp_path / f"{gz}")
+
+
+def test_empty_one_class_and_mismatched_splits_are_refused(tmp_path):
+    write_mnist(tmp_path / "empty" / "mnist", n=0)
+    with pytest.raises(DataError, match="mnist train split has no images"):
+        load_dataset("mnist", data_dir=tmp_path / "empty")
+    write_mnist(tmp_path / "same" / "mnist", n=5, labels=idx_bytes(2049, (5,), bytes([3] * 5)))
+    with pytest.raises(DataError, match="all 5 images are of class '3'; a classifier needs at "
+                                        "least 2 classes"):
+        load_dataset("mnist", data_dir=tmp_path / "same")
+    folder = tmp_path / "sizes" / "mnist"
+    write_mnist(folder, "train", n=5)
+    write_mnist(folder, "test", n=5, images=idx_bytes(2051, (5, 32, 32), bytes(5 * 1024)))
+    for split in ("train", "test"):
+        with pytest.raises(DataError, match=r"holds (28x28|32x32) images but .* holds "
+                                            r"(32x32|28x28); the train and test splits"):
+            load_dataset("mnist", split, data_dir=tmp_path / "sizes")
+    save_image(tmp_path / "one" / "cat" / "a.png", "L", (4, 4))
+    with pytest.raises(DataError, match=r"1 class \['cat'\]; a classifier needs at least 2"):
+        load_dataset(str(tmp_path / "one"))
+    write_cifar(tmp_path / "c", n=4)
+    with pytest.raises(DataError, match="at least 2 classes"):
+        load_dataset("cifar10", data_dir=tmp_path / "c", classes=["cat"])
+
+
+def test_cifar_labels_of_another_length_and_names_not_utf8(tmp_path):
+    short = {b"data": np.zeros((3, 3072), np.uint8), b"labels": [0, 1]}
+    folder = write_cifar(tmp_path / "py", n=3, overrides={"test_batch": short})
+    with pytest.raises(DataError, match="3 images but 2 labels"):
+        load_dataset("cifar10", "test", data_dir=folder)
+    folder = write_cifar(tmp_path / "meta", n=3, overrides={
+        "batches.meta": pickle.dumps({b"label_names": [b"\xff\xfe", b"cat"]}, protocol=2)})
+    with pytest.raises(DataError, match="class name 0 is not UTF-8 text"):
+        load_dataset("cifar10", "test", data_dir=folder)
+    binary = tmp_path / "bin" / "cifar-10-batches-bin"
+    binary.mkdir(parents=True)
+    (binary / "batches.meta.txt").write_bytes(b"cat\n\xff\xfe\n")
+    (binary / "test_batch.bin").write_bytes(bytes(3073))
+    with pytest.raises(DataError, match="class name 1 is not UTF-8 text"):
+        load_dataset("cifar10", "test", data_dir=tmp_path / "bin")
+
+
 def test_checksum_warning_for_non_canonical_gz_only(tmp_path):
     write_mnist(tmp_path / "mnist", n=3)
     with pytest.warns(ChecksumWarning) as record:
@@ -318,10 +399,11 @@ def test_folder_mixed_sizes_modes_and_holdout(tmp_path):
 
 
 def test_folder_16bit_gray_is_scaled_not_clipped(tmp_path):
-    (tmp_path / "a").mkdir()
-    Image.fromarray(np.full((4, 4), 32896, np.uint16)).save(tmp_path / "a" / "x.png")  # 128*257
-    ds = load_dataset(str(tmp_path), image_size=4)
-    assert ds.images.shape == (1, 1, 4, 4) and (ds.images == 128).all()
+    for cls in ("a", "b"):  # a dataset needs two classes
+        (tmp_path / cls).mkdir()
+        Image.fromarray(np.full((4, 4), 32896, np.uint16)).save(tmp_path / cls / "x.png")
+    ds = load_dataset(str(tmp_path), image_size=4)  # 32896 = 128 * 257
+    assert ds.images.shape == (2, 1, 4, 4) and (ds.images == 128).all()
 
 
 def test_folder_all_gray_and_explicit_splits(tmp_path):

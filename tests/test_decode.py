@@ -1,19 +1,24 @@
 """One decoder, one size rule: a file gives the same pixels to image-folder training
-(``data.folder.load_folder``) as to prediction (``preprocess.prepare(read_image(path), ...)``).
+(``data.folder.load_folder``) as to prediction (``Predictor.prepare(path)``, i.e.
+``preprocess.prepare(read_image(path, decode_keep(...)), ...)``), large photos decoded reduced
+alike.
 
 Pixels are compared as uint8, before normalisation (``prepare`` with mean 0, std 1 is x / 255).
 """
 
 import io
+import tracemalloc
 
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from convnet.data.folder import load_folder
-from convnet.data.preprocess import (image_mode, prepare, read_image, resize_centre_crop,
-                                     to_l_or_rgb)
+from convnet.data.preprocess import (decode_keep, image_mode, prepare, read_image,
+                                     resize_centre_crop, to_l_or_rgb)
 from convnet.errors import DataError
+from convnet.models import Network
+from convnet.predict import Predictor
 
 
 # --------------------------------------------------------------------------- files
@@ -65,7 +70,8 @@ FILES = {"deep.png": _png16, "rgba.png": _rgba, "palette.gif": _gif, "rotated.jp
 
 def _predicted(path, channels: int) -> np.ndarray:
     """What predict gives the network, back on the uint8 scale: (C, 32, 32)."""
-    x = prepare(read_image(path), (channels, 32, 32), None)  # mean 0, std 1: pixel / 255
+    model = Network.from_spec("conv2@3x3 fc2", (channels, 32, 32))
+    x = Predictor(model, ["a", "b"]).prepare(path)  # mean 0, std 1: pixel / 255
     return np.rint(x * 255).astype(np.uint8)
 
 
@@ -80,6 +86,35 @@ def test_folder_and_predict_see_the_same_pixels(tmp_path, name):
     auto, *_ = load_folder(tmp_path)  # channels detected from the header, as decoded
     assert auto.shape[1] == (1 if read_image(path).mode == "L" else 3)
     np.testing.assert_array_equal(auto[0], _predicted(path, auto.shape[1]))
+
+
+def test_large_photo_is_decoded_reduced_and_close_to_full_size(tmp_path):
+    path = tmp_path / "photo.jpg"
+    _photo(path)  # 4000x3000: decoded at 1/8 by the JPEG decoder, then box-reduced by 3
+    reduced = read_image(path, decode_keep((3, 32, 32), None))
+    assert reduced.size == (167, 125) and min(reduced.size) >= 96
+    full = prepare(read_image(path), (3, 32, 32), None)  # the whole 12 MP, then resized
+    assert np.abs(full - _predicted(path, 3) / 255).max() < 0.05  # the same picture
+
+
+def test_transparent_png_is_composited_in_bands_at_the_size_needed(tmp_path):
+    """A mostly transparent 2000x2000 RGBA drawing: alpha is composited in bands of rows, at
+    the size the model needs (read_image took 384 MB here, in float64 copies of the image)."""
+    im = Image.new("RGBA", (2000, 2000), (0, 0, 0, 0))
+    ImageDraw.Draw(im).line((700, 300, 1100, 1700), fill=(0, 0, 0, 255), width=120)
+    im.save(tmp_path / "drawing.png")
+    model = Network.from_spec("conv2@3x3 fc2", (1, 32, 32))
+    for framing, limit in (("mnist", 48), (None, 16)):  # MB: mnist keeps 1024 px, a plain
+        keep = decode_keep(model.input_shape, framing)  # resize 96 (2000 // 96: 20x smaller)
+        tracemalloc.start()
+        try:
+            x = Predictor(model, ["a", "b"], framing).prepare(tmp_path / "drawing.png") \
+                if framing is None else read_image(tmp_path / "drawing.png", keep)
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert peak < limit << 20, (framing, f"{peak:,}")
+    assert x.shape == (1, 32, 32)
 
 
 def test_decoder_rules_reach_the_folder(tmp_path):

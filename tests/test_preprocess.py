@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from convnet.data.preprocess import (MAX_PIXELS, mnist_frame, pad_or_resize, prepare,
-                                     read_image, to_mnist_style)
-from convnet.errors import DataError, ImageError
+from convnet.data.preprocess import (MAX_PIXELS, image_mode, mnist_frame, pad_or_resize,
+                                     prepare, read_image, to_mnist_style)
+from convnet.errors import ConvnetError, DataError, ImageError
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"
 
@@ -229,6 +229,42 @@ def test_read_image_first_frame_and_exif_rotation():
     assert read_image(_encode(Image.new("RGB", (40, 20)), "JPEG", exif=exif)).size == (20, 40)
 
 
+@pytest.mark.parametrize("make", [
+    lambda: Image.new("RGBA", (400, 300), (0, 0, 0, 0)),
+    lambda: Image.new("LA", (400, 300), (0, 0)),
+    lambda: _palette(transparency=0),
+    lambda: _palette(),
+    lambda: Image.new("1", (400, 300), 1),
+    lambda: Image.new("I;16", (400, 300), 32896),
+    lambda: Image.new("CMYK", (400, 300), (0, 0, 0, 0)),
+    lambda: Image.new("L", (400, 300), 200),
+])
+def test_read_image_reduced_shows_the_same_picture(make):
+    """Reduced by 3 (keep 100 px a side), any mode decodes to what the full image shows."""
+    im = make()
+    fmt = "TIFF" if im.mode == "CMYK" else "PNG"
+    data = _encode(im, fmt, **({"transparency": 0} if im.info.get("transparency") == 0 else {}))
+    small, full = read_image(data, keep=(1, 100)), read_image(data)
+    assert small.size == (134, 100) and small.mode == full.mode == image_mode(data)
+    expected = np.asarray(full.reduce(3), np.float64)  # converted first, then box means
+    assert np.abs(np.asarray(small, np.float64) - expected).max() <= 1
+
+
+def _palette(**info) -> Image.Image:
+    pal = Image.new("P", (400, 300), 0)
+    pal.putpalette([255, 0, 0, 0, 0, 0] + [0] * 762)
+    pal.paste(1, (90, 60, 300, 240))
+    pal.info.update(info)
+    return pal
+
+
+def test_read_image_reduced_keeps_the_exif_rotation():
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways
+    data = _encode(Image.new("RGB", (800, 400)), "JPEG", exif=exif)
+    assert read_image(data, keep=(1, 100)).size == (100, 200)  # 1/4 by the JPEG decoder
+
+
 def test_read_image_file_objects(tmp_path):
     data = _encode(Image.new("L", (5, 3), 9))
     assert read_image(io.BytesIO(data)).size == (5, 3)
@@ -335,3 +371,5 @@ def test_prepare_plain_resize_and_errors():
         prepare(img, (3, 32, 32), None, mean=[0.1, 0.2])
     with pytest.raises(ImageError, match="input_shape"):
         prepare(img, (2, 32, 32), None)
+    with pytest.raises(ConvnetError, match="invert must be True, False or None"):
+        prepare(img, (3, 32, 32), None, invert="yes")  # a string is not a polarity

@@ -16,7 +16,7 @@ from ..errors import DataError
 from .cifar import BIN_META, META, TEST_BATCHES, TRAIN_BATCHES, load_cifar10, load_cifar10_bin
 from .download import ChecksumWarning, canonical_sha256, cache_dir, default_roots, download_dataset
 from .folder import load_folder
-from .idx import read_idx_pair
+from .idx import declared_size, read_idx_pair
 
 __all__ = ["Dataset", "load_dataset", "DATASETS", "ChecksumWarning"]
 
@@ -159,6 +159,7 @@ def _read(name: str, split: str, paths: list[Path]) -> Dataset:
     """Read a located split with the reader for its format."""
     if name in ("mnist", "fashion-mnist"):
         images, labels, files = read_idx_pair(paths[0], paths[1])
+        _same_size_as_other_split(name, split, paths[0], images.shape[2:])
         classes = MNIST_CLASSES if name == "mnist" else FASHION_CLASSES
         return Dataset(name, split, images, labels, list(classes), files,
                        framing="mnist" if name == "mnist" else None)
@@ -169,6 +170,40 @@ def _read(name: str, split: str, paths: list[Path]) -> Dataset:
         return Dataset(name, split, images, labels, classes, files)
     from .semeion import load_semeion  # lazy: written separately, needed only for semeion
     return replace(load_semeion(paths[0]), split=split)  # no official split: both are all
+
+
+def _same_size_as_other_split(name: str, split: str, path: Path, size: tuple) -> None:
+    """Refuse IDX splits of different image sizes (the other split's header, when it is there).
+
+    Training fits both splits to the model's input, so a 32x32 test split beside 28x28 training
+    images would be silently resized and scored. An unreadable other file is left to its own load.
+    """
+    alts = _required(name, "test" if split == "train" else "train")[0]  # its images file
+    other = next((path.parent / a for a in alts if (path.parent / a).is_file()), None)
+    try:
+        other_size = declared_size(other) if other is not None else tuple(size)
+    except DataError:
+        return
+    if tuple(other_size) != tuple(size):
+        raise DataError(f"{path} holds {size[0]}x{size[1]} images but {other} holds "
+                        f"{other_size[0]}x{other_size[1]}; the train and test splits of a "
+                        "dataset must have images of one size")
+
+
+def _check_usable(ds: Dataset) -> None:
+    """A split a classifier can use: some images, at least 2 classes, and (train) 2 in use.
+
+    A one-class dataset trains a model that scores 100 % by answering the only class.
+    """
+    if len(ds) == 0:
+        raise DataError(f"{ds.name} {ds.split} split has no images")
+    if len(ds.classes) < 2:
+        raise DataError(f"{ds.name}: {len(ds.classes)} class {ds.classes!r:.100}; a classifier "
+                        "needs at least 2 classes")
+    if ds.split == "train" and np.all(ds.labels == ds.labels[0]):
+        raise DataError(f"{ds.name} train split: all {len(ds):,} images are of class "
+                        f"{ds.classes[ds.labels[0]]!r:.100}; a classifier needs at least 2 "
+                        "classes to learn")
 
 
 def _warn_if_not_canonical(ds: Dataset) -> None:
@@ -243,7 +278,8 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
         images (N, C, H, W) uint8: MNIST/Fashion (N, 1, 28, 28), CIFAR-10 (N, 3, 32, 32).
 
     Raises:
-        DataError: an unknown name, split or class; missing or corrupt files.
+        DataError: an unknown name, split or class; missing or corrupt files; an empty split,
+            fewer than 2 classes, or a train split whose images are all of one class.
         DownloadError: the files had to be downloaded and could not be.
 
     Example:
@@ -272,4 +308,6 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
     else:
         raise DataError(f"unknown dataset {name!r}: expected one of {', '.join(DATASETS)}, "
                         "or an image folder (folder:PATH)")
-    return ds if classes is None else select_classes(ds, classes)
+    ds = ds if classes is None else select_classes(ds, classes)
+    _check_usable(ds)
+    return ds

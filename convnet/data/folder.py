@@ -1,8 +1,8 @@
 """Image folders: ``DIR/<class>/*.png|jpg|jpeg|bmp|gif|webp`` -> one resized uint8 array.
 
 Each file is decoded and sized exactly as ``predict`` decodes and sizes a user's image
-(``preprocess.read_image`` + ``preprocess.resize_centre_crop``), so a model sees at prediction
-what it saw in training. Class names are the sorted sub-folder names. When ``DIR`` holds
+(``preprocess.read_image`` with the model's ``decode_keep``, then ``resize_centre_crop``), so a
+model sees at prediction what it saw in training, down to a large photo's decoding reduction. Class names are the sorted sub-folder names. When ``DIR`` holds
 ``train/`` and ``test/`` those are the splits; otherwise every 6th image of each class (by sorted
 file name) is held out as the test split, so the split is the same on every machine and run.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ImageError
-from .preprocess import image_mode, read_image, resize_centre_crop
+from .preprocess import decode_keep, image_mode, read_image, resize_centre_crop
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 HOLDOUT = 6  # 1 image in 6 is test: a 5:1 split, the ratio of MNIST's 60k:10k
@@ -96,7 +96,8 @@ def _read_image(path: Path, channels: int, size: int) -> tuple[np.ndarray, str]:
     named = io.BytesIO(raw)
     named.name = str(path)  # the name ImageError messages use
     try:
-        pixels = resize_centre_crop(read_image(named), channels, size, size)  # (C, H, W)
+        image = read_image(named, decode_keep((channels, size, size), None))
+        pixels = resize_centre_crop(image, channels, size, size)  # (C, H, W)
     except ImageError as exc:
         raise DataError(str(exc)) from None
     return pixels, hashlib.sha256(raw).hexdigest()
