@@ -10,8 +10,8 @@ import torch
 
 from .data import load_dataset
 from .data.loader import fit_to_model, normalize
-from .errors import DataError
-from .runs import eval_mode, load_model
+from .errors import ConvnetError, DataError
+from .runs import atomic_write, eval_mode, load_model
 
 
 @dataclass
@@ -94,12 +94,45 @@ def evaluate(rundir: str | Path, dataset: str | None = None, data_dir: str | Non
     return Evaluation(name, list(info["classes"]), confusion)
 
 
+def check_plot_path(path: str | Path) -> tuple[Path, str]:
+    """(path, image format) for ``--plot``: a format matplotlib writes, in an existing folder.
+
+    Raises:
+        ConvnetError: an unknown suffix (``cm.xyz``) or a folder that does not exist.
+
+    Example:
+        >>> check_plot_path("cm.SVG")
+        (PosixPath('cm.SVG'), 'svg')
+        >>> check_plot_path("cm.xyz")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        convnet.errors.ConvnetError: --plot cm.xyz: unknown image format 'xyz'; use .png, ...
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    path = Path(path)
+    fmt = path.suffix[1:].lower() or "png"
+    formats = FigureCanvasAgg.get_supported_filetypes()
+    if fmt not in formats:
+        raise ConvnetError(f"--plot {path}: unknown image format {fmt!r}; use "
+                           + ", ".join(f".{f}" for f in ("png", *sorted(set(formats) - {"png"}))))
+    if not path.parent.is_dir():
+        raise ConvnetError(f"--plot {path}: folder {path.parent} does not exist")
+    return path, fmt
+
+
 def plot_confusion(ev: Evaluation, path: str | Path) -> Path:
-    """Save the confusion matrix as a PNG heat map with counts in the cells."""
+    """Save the confusion matrix as a heat map with counts in the cells (PNG, or the format
+    the suffix names), written whole or not at all.
+
+    Raises:
+        ConvnetError: see ``check_plot_path``; the write failed (disk full...): one line.
+    """
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    path, fmt = check_plot_path(path)
     k = len(ev.classes)
     fig, ax = plt.subplots(figsize=(1 + 0.6 * k, 1 + 0.6 * k), dpi=100)
     ax.imshow(ev.confusion, cmap="Blues")
@@ -113,6 +146,8 @@ def plot_confusion(ev: Evaluation, path: str | Path) -> Path:
         ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
                 color="white" if v > top / 2 else "black")
     fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return Path(path)
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt))
+    finally:
+        plt.close(fig)
+    return path

@@ -29,6 +29,7 @@ TUTORIAL_POOL = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
 POOLS = {"max": L.MaxPool2d, "avg": L.AvgPool2d, "sum": L.SumPool2d}
 
 Matrix = list[list[float]]
+MAX_VALUE = 1e15  # |numbers| in --image/--kernel: products stay far inside float32's range
 
 
 # ----------------------------------------------------------------------------- input
@@ -37,17 +38,25 @@ def parse_matrix(text: str, name: str = "--image") -> Matrix:
     """Rows separated by ';', values by ',' (or spaces): "1,0;0,1" -> [[1, 0], [0, 1]].
 
     Raises:
-        SpecError: for an empty matrix, a non-number or ragged rows, echoing the text.
+        SpecError: for an empty matrix, a non-number (nan and inf too), a number beyond
+            ``MAX_VALUE``, or ragged rows, echoing the text.
 
     Example:
         >>> parse_matrix("1, 0.5; -2 3")
         [[1, 0.5], [-2, 3]]
+        >>> parse_matrix("nan,1;1,1")
+        Traceback (most recent call last):
+        ...
+        convnet.errors.SpecError: --image must hold finite numbers of at most 1e+15, got 'nan,1;1,1'
     """
     rows = [r.replace(",", " ").split() for r in text.strip().strip(";").split(";")]
     try:
-        matrix = [[tidy(float(v)) for v in row] for row in rows]
+        values = [[float(v) for v in row] for row in rows]
     except ValueError:
         raise SpecError(f"{name} must hold numbers like '1,0;0,1', got {text!r}") from None
+    if not all(abs(v) <= MAX_VALUE for row in values for v in row):  # False for nan too
+        raise SpecError(f"{name} must hold finite numbers of at most {MAX_VALUE:g}, got {text!r}")
+    matrix = [[tidy(v) for v in row] for row in values]
     if not matrix or not matrix[0]:
         raise SpecError(f"{name} is empty: give rows separated by ';', got {text!r}")
     if any(len(row) != len(matrix[0]) for row in matrix):
@@ -126,7 +135,8 @@ def explain_conv(image: Matrix, kernel: Matrix, stride: int = 1,
         steps.append({"position": [r, c], "patch": as_lists(patch),
                       "products": as_lists(products), "sum": tidy(products.sum())})
     feature_map = as_lists(out)
-    assert [s["sum"] for s in steps] == [v for row in feature_map for v in row], "layer mismatch"
+    _check_same([s["sum"] for s in steps], feature_map,
+                float(padded.abs().max() * w.abs().max()) * k * k)
     return {"operation": "conv", "image": image, "kernel": kernel, "stride": stride,
             "padding": {"mode": conv.mode, "top": top, "bottom": bottom, "left": left,
                         "right": right},
@@ -162,9 +172,17 @@ def explain_pool(matrix: Matrix, mode: str = "max", size: int = 2,
     reduce = {"max": torch.max, "avg": torch.mean, "sum": torch.sum}[mode]
     steps = [{"position": [r, c], "window": as_lists(patch), "value": tidy(reduce(patch))}
              for r, c, patch in windows(tensor(matrix), size, size, stride)]
-    assert [s["value"] for s in steps] == [v for row in out for v in row], "layer mismatch"
+    _check_same([s["value"] for s in steps], out, float(tensor(matrix).abs().max()) * size * size)
     return {"operation": "pool", "mode": mode, "size": size, "stride": stride,
             "input": matrix, "steps": steps, "output": out}
+
+
+def _check_same(shown: list[float], layer: Matrix, scale: float) -> None:
+    """The arithmetic shown must be what the layer computed, to float32's precision (the two
+    may add the same products in another order); ``scale``: the largest sum of |products|."""
+    got = torch.tensor([v for row in layer for v in row], dtype=torch.float64)
+    want = torch.tensor(shown, dtype=torch.float64)
+    assert torch.allclose(got, want, rtol=1e-5, atol=1e-5 * max(scale, 1.0)), "layer mismatch"
 
 
 # ----------------------------------------------------------------------------- text

@@ -214,7 +214,8 @@ class OnnxModel:
         mean, std (list[float]), invert (str): read from the file's metadata.
 
     Raises:
-        RunError: the file is missing, not ONNX, or has no convnet metadata.
+        RunError: the file is missing, not ONNX, has no convnet metadata, or metadata that
+            is not JSON, of the wrong type or range, or disagrees with the graph (one line).
     """
 
     def __init__(self, path: str | Path):
@@ -230,10 +231,28 @@ class OnnxModel:
         if props.get("convnet.format") != FORMAT or any(f"convnet.{k}" not in props for k in KEYS):
             raise RunError(f"{self.path}: not exported by convnet export (no {FORMAT!r} "
                            f"metadata), so its preprocessing is unknown")
-        meta = {k: json.loads(props[f"convnet.{k}"]) for k in KEYS}
+        meta = self._metadata(props)
         self.input_shape = tuple(meta["input_shape"])
         self.classes, self.framing = list(meta["classes"]), meta["framing"]
         self.mean, self.std, self.invert = meta["mean"], meta["std"], meta["invert"]
+
+    def _metadata(self, props: dict[str, str]) -> dict:
+        """The ``convnet.*`` values, JSON-decoded and checked as run.json's (``runs.schema``),
+        and against the graph: its input (N, C, H, W) and its number of outputs."""
+        try:
+            meta = {k: json.loads(props[f"convnet.{k}"]) for k in KEYS}
+        except (ValueError, RecursionError) as e:
+            raise RunError(f"{self.path}: its convnet metadata is not JSON "
+                           f"({str(e)[:80]})") from None
+        graph_in = self.sessions.large.get_inputs()[0].shape  # ["batch", C, H, W]
+        graph_out = self.sessions.large.get_outputs()[0].shape  # ["batch", K]
+        outputs = graph_out[-1] if graph_out and isinstance(graph_out[-1], int) else None
+        runs.check_onnx(meta, outputs, f"{self.path} metadata")
+        if len(graph_in) == 4 and all(isinstance(d, int) for d in graph_in[1:]) \
+                and list(graph_in[1:]) != meta["input_shape"]:
+            raise RunError(f"{self.path}: its metadata says input_shape {meta['input_shape']} "
+                           f"but the graph takes {'x'.join(map(str, graph_in[1:]))}")
+        return meta
 
     def eval(self) -> OnnxModel:  # inference only; mirrors nn.Module for Predictor
         return self

@@ -10,6 +10,7 @@ cannot go stale); with it, the last test rewrites the doc:
 """
 
 import gzip
+import json
 import os
 import pickle
 import shutil
@@ -22,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
 
 from convnet import runs
 from convnet.cli import main
@@ -213,6 +216,138 @@ CASES = [
          lambda w: ["report", w.run(), "--out", w.root / "r.html", "--data", w.data(),
                     "--inputs", "0,99999"], 1),
 ]
+
+
+# --- issue 12: readers and run files (kept apart from the rows above) ------------------------
+def idx_header(w: Work, dims: tuple, name: str = "train-images-idx3-ubyte.gz") -> Path:
+    """The tiny data with an IDX file whose header declares ``dims`` (and its old payload)."""
+    path = w.data() / "mnist" / name
+    body = gzip.decompress(path.read_bytes())
+    path.write_bytes(gzip.compress(body[:4] + struct.pack(f">{len(dims)}I", *dims)
+                                   + body[4 + 4 * len(dims):]))
+    return w.data()
+
+
+def photos_of_one_class(w: Work) -> Path:
+    folder = w.root / "photos" / "cat"
+    folder.mkdir(parents=True)
+    for i in range(6):
+        Image.new("L", (8, 8), 10 * i).save(folder / f"{i}.png")
+    return folder.parent
+
+
+def edited_manifest(w: Work, change) -> Path:
+    run = w.run()
+    path = run / runs.MANIFEST
+    path.write_text(json.dumps(change(json.loads(path.read_text()))))
+    return run
+
+
+def field(section: str, key: str, value):
+    return lambda m: {**m, section: {**m[section], key: value}}
+
+
+def edited_checkpoint(w: Work, meta: dict | None = None, tensor: str | None = None) -> Path:
+    run = w.run()
+    path = run / runs.WEIGHTS
+    tensors = load_file(path)
+    with safe_open(path, "pt") as f:
+        header = f.metadata()
+    if tensor:
+        tensors[tensor] = tensors["model.features.conv1.bias"].clone()
+    save_file(tensors, path, metadata={**header, **(meta or {})})
+    return run
+
+
+def edited_onnx(w: Work, key: str, value: str) -> Path:
+    import onnx
+
+    path = w.root / "model.onnx"
+    assert main(["export", str(w.run()), "--out", str(path)]) == 0
+    model = onnx.load(path)
+    props = {p.key: p.value for p in model.metadata_props}
+    del model.metadata_props[:]
+    onnx.helper.set_model_props(model, {**props, f"convnet.{key}": value})
+    onnx.save(model, path)
+    return path
+
+
+TRUST_CASES = [
+    Case("train", "IDX header whose sizes overflow (2^31 x 2^31 x 4 = 2^64 bytes)",
+         lambda w: train(w, data=idx_header(w, (2 ** 31, 2 ** 31, 4))), 4),
+    Case("train", "empty test split (IDX files of 0 images)",
+         lambda w: train(w, data=empty_test_split(w)), 4),
+    Case("train", "an image folder of one class",
+         lambda w: ["train", "lenet5", "--dataset", photos_of_one_class(w), "--out",
+                    w.root / "r", "--quiet"], 4),
+    Case("evaluate", "test images of another size than the training images",
+         lambda w: ["evaluate", w.run(), "--data", idx_header(w, (200, 14, 56),
+                                                              "t10k-images-idx3-ubyte.gz")], 4),
+    Case("predict", "run.json that is a list",
+         lambda w: ["predict", edited_manifest(w, lambda m: [m]), w.image()], 7),
+    Case("predict", "run.json without \"model\"",
+         lambda w: ["predict", edited_manifest(w, lambda m: {k: v for k, v in m.items()
+                                                            if k != "model"}), w.image()], 7),
+    Case("predict", "run.json with a text mean",
+         lambda w: ["predict", edited_manifest(w, field("dataset", "mean", "0.13")),
+                    w.image()], 7),
+    Case("predict", "run.json with std 0 (was exit 6)",
+         lambda w: ["predict", edited_manifest(w, field("dataset", "std", [0])), w.image()], 7),
+    Case("predict", "run.json with an unknown framing (was exit 6)",
+         lambda w: ["predict", edited_manifest(w, field("dataset", "framing", "cifar")),
+                    w.image()], 7),
+    Case("predict", "run.json with 3 class names for 10 outputs",
+         lambda w: ["predict", edited_manifest(w, field("dataset", "classes", ["a", "b", "c"])),
+                    w.image()], 7),
+    Case("predict", "run.json declaring 10^9 classes",
+         lambda w: ["predict", edited_manifest(w, field("model", "num_classes", 10 ** 9)),
+                    w.image()], 7),
+    Case("predict", "run.json with \"invert\": \"yes\" (was taken as true)",
+         lambda w: ["predict", edited_manifest(w, field("dataset", "invert", "yes")),
+                    w.image()], 7),
+    Case("predict", "checkpoint metadata that is not JSON",
+         lambda w: ["predict", edited_checkpoint(w, {"meta": "{epoch: 2"}), w.image()], 7),
+    Case("train", "--resume of a checkpoint with an unknown tensor",
+         lambda w: ["train", "--resume", edited_checkpoint(w, tensor="junk"), "--quiet"], 7),
+    Case("train", "--resume with a garbage line in metrics.jsonl",
+         lambda w: ["train", "--resume", garbage_metrics(w), "--quiet"], 7),
+    Case("predict", ".onnx metadata that is not JSON",
+         lambda w: ["predict", edited_onnx(w, "mean", "[0.13"), w.image()], 7),
+    Case("predict", ".onnx metadata with 2 class names for 10 outputs",
+         lambda w: ["predict", edited_onnx(w, "classes", '["0", "1"]'), w.image()], 7),
+    Case("predict", ".onnx metadata with a text mean",
+         lambda w: ["predict", edited_onnx(w, "mean", '"0.13"'), w.image()], 7),
+    Case("summary", "a layer too large to allocate (784 M values per image)",
+         lambda w: ["summary", "conv999999@5x5 fc10"], 3),
+    Case("summary", "a network too large to allocate (10^10 weights)",
+         lambda w: ["summary", "fc100000 fc100000 fc10"], 3),
+    Case("summary", "padding that makes a layer too large",
+         lambda w: ["summary", "conv6@5x5/p99999 fc10"], 3),
+    Case("explain", "a matrix holding nan",
+         lambda w: ["explain", "conv", "--image", "nan,1;1,1"], 3),
+    Case("evaluate", "--plot in a format matplotlib does not write",
+         lambda w: ["evaluate", w.run(), "--plot", w.root / "cm.xyz"], 1),
+    Case("evaluate", "--plot into a folder that does not exist",
+         lambda w: ["evaluate", w.run(), "--plot", w.root / "nope" / "cm.png"], 1),
+]
+
+
+def empty_test_split(w: Work) -> Path:
+    folder = w.data() / "mnist"
+    (folder / "t10k-images-idx3-ubyte.gz").write_bytes(
+        gzip.compress(struct.pack(">IIII", 2051, 0, 28, 28)))
+    (folder / "t10k-labels-idx1-ubyte.gz").write_bytes(gzip.compress(struct.pack(">II", 2049, 0)))
+    return folder.parent
+
+
+def garbage_metrics(w: Work) -> Path:
+    run = w.run()
+    path = run / runs.METRICS
+    path.write_bytes(path.read_bytes() + b"\x00garbage\n")
+    return run
+
+
+CASES += TRUST_CASES
 
 ROWS: dict[int, tuple] = {}
 

@@ -90,12 +90,22 @@ def test_pool_overlapping_windows(capsys):
     (["pool", "--size", "5"], ["--size 5", "4x4"]),
     (["pool", "--stride", "0"], ["--stride", "0"]),
     (["relu", "--image", ";"], ["--image is empty"]),
+    (["conv", "--image", "nan,1;1,1"], ["--image must hold finite numbers", "'nan,1;1,1'"]),
+    (["pool", "--image=-inf,1;1,1"], ["--image must hold finite numbers"]),
+    (["conv", "--kernel", "1e300"], ["--kernel must hold finite numbers of at most 1e+15"]),
 ])
 def test_bad_matrices_are_one_line_spec_errors(capsys, argv, words):
     code, out, err = run(capsys, *argv)
     assert code == 3 and out == ""
     assert err.count("\n") == 1 and err.startswith("error: ")
     assert all(w in err for w in words), err
+
+
+def test_large_numbers_are_explained_not_refused(capsys):
+    """The shown arithmetic is checked against the layer to float32's precision: numbers
+    whose 6-digit roundings differ between the two sums of products still pass."""
+    e = explain_conv([[1.2345645, 1e6], [3e-7, -1e6]], [[1, 1], [1, 1]])
+    assert len(e["feature_map"]) == 1
 
 
 def test_parse_matrix_accepts_spaces_and_commas():

@@ -66,6 +66,14 @@ def test_multichannel_input_filters_span_all_channels():
     ("conv6@5x5/c3 fc10", (1, 32, 32), ["C3 connection table joins 6 maps to 16"]),
     ("dropout1.5 fc10", (1, 32, 32), ["dropout probability"]),
     ("", (1, 32, 32), ["empty network spec"]),
+    # too large to allocate: refused with the size before any weight exists (they took
+    # gigabytes, or died in torch's allocator)
+    ("conv999999@5x5 fc10", (1, 32, 32), ["layer 1", "999999x28x28 = 783,999,216 values"]),
+    ("fc100000 fc100000 fc10", (1, 32, 32), ["layer 2", "10,000,100,000 weights",
+                                             "500,000,000"]),
+    ("conv6@5x5/p99999 fc10", (1, 32, 32), ["layer 1", "6x200026x200026"]),
+    ("fc10", (3, 100000, 100000), ["the input", "3x100000x100000"]),
+    ("conv6@5x5 fc1000000000", (1, 32, 32), ["layer 2", "1,000,000,000 values"]),
 ])
 def test_impossible_specs_fail_at_definition_naming_layer_and_numbers(text, shape, words):
     with pytest.raises(SpecError) as err:

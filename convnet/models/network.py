@@ -131,8 +131,8 @@ the network with it) is more than the 500,000,000 a network may have
     """
     values = math.prod(shape)
     if values > MAX_VALUES:
-        raise SpecError(f"{where}: its output {'x'.join(map(str, shape))} = {values:,} values "
-                        f"per image is more than the {MAX_VALUES:,} a layer may have")
+        raise SpecError(f"{where}: {'x'.join(map(str, shape))} = {values:,} values per image, "
+                        f"more than the {MAX_VALUES:,} a layer may hold")
     if used + params > MAX_PARAMS:
         raise SpecError(f"{where}: {params:,} weights ({used + params:,} in the network with "
                         f"it) is more than the {MAX_PARAMS:,} a network may have")

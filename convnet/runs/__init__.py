@@ -29,6 +29,8 @@ from ..version import __version__
 from .files import (  # noqa: F401 -- re-exported: runs.atomic_write, runs.RunLock...
     LOCK, MANIFEST, METRICS, OWN_FILES, WEIGHTS, RunLock, atomic_write, check_out, claim_rundir,
     has_progress, make_dir, reason, refuse_to_replace, released_on_error, remove_stale_temps)
+from .schema import (  # noqa: F401 -- re-exported: runs.check_onnx (export.OnnxModel)
+    METRICS_ROW, check, check_checkpoint, check_manifest, check_onnx)
 
 FORMAT = "convnet-run/1"
 
@@ -89,8 +91,12 @@ def load_checkpoint(rundir: Path) -> tuple[dict, dict, dict]:
     if header.get("format") != FORMAT:
         raise RunError(f"{path}: written by another program or version "
                        f"(format {header.get('format')!r}, expected {FORMAT!r})")
+    try:
+        meta, opt_meta = (json.loads(header.get(k, "{}")) for k in ("meta", "optimizer"))
+    except (ValueError, RecursionError) as e:
+        raise RunError(f"{path}: its metadata is not JSON ({str(e)[:80]})") from None
+    check_checkpoint(meta, opt_meta, list(tensors), str(path))
     weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    opt_meta = json.loads(header.get("optimizer", "{}"))
     optim = {}
     if opt_meta:
         state: dict = {}
@@ -99,7 +105,7 @@ def load_checkpoint(rundir: Path) -> tuple[dict, dict, dict]:
                 _, pid, slot = key.split(".", 2)
                 state.setdefault(int(pid), {})[slot] = value
         optim = {"state": state, "param_groups": opt_meta["param_groups"]}
-    return weights, optim, json.loads(header.get("meta", "{}"))
+    return weights, optim, meta
 
 
 def load_weights(model: torch.nn.Module, weights: dict, source: Path) -> None:
@@ -117,17 +123,25 @@ def load_weights(model: torch.nn.Module, weights: dict, source: Path) -> None:
 
 
 def read_manifest(rundir: Path) -> dict:
+    """RUNDIR/run.json, checked against its schema (``runs.schema``) before anything uses it.
+
+    Raises:
+        RunError: no run.json, not JSON, another version's, or a field of the wrong type or
+            range, or fields that disagree (e.g. 3 class names for 10 outputs): one line.
+    """
     path = Path(rundir) / MANIFEST
     if not path.is_file():
         raise RunError(f"{rundir}: not a run directory (no {MANIFEST})")
     try:
         manifest = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise RunError(f"{path}: corrupt manifest ({e})") from None
-    if manifest.get("format") != FORMAT:
-        raise RunError(f"{path}: run from another version (format {manifest.get('format')!r}, "
-                       f"expected {FORMAT!r})")
-    return manifest
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, nesting
+        raise RunError(f"{path}: corrupt manifest ({str(e)[:80]})") from None
+    except OSError as e:
+        raise RunError(f"{path}: cannot read it ({e.strerror or e})") from None
+    if isinstance(manifest, dict) and manifest.get("format") != FORMAT:
+        raise RunError(f"{path}: run from another version (format "
+                       f"{str(manifest.get('format'))[:40]!r}, expected {FORMAT!r})")
+    return check_manifest(manifest, str(path))
 
 
 def read_metrics(rundir: Path) -> list[dict]:
@@ -139,15 +153,19 @@ def read_metrics(rundir: Path) -> list[dict]:
     path = Path(rundir) / METRICS
     if not path.is_file():
         return []
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise RunError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
     rows = []
-    for i, line in enumerate(path.read_text().splitlines(), 1):
+    for i, line in enumerate(text.splitlines(), 1):
         try:
             row = json.loads(line) if line.strip() else {}
-        except json.JSONDecodeError:
+        except (ValueError, RecursionError):  # not JSON, a 5,000-digit number, [[[[...
             row = None
         if not isinstance(row, dict):
             raise RunError(f"{path}: line {i} is not a metrics row (a damaged file?)")
-        rows += [row] if row else []
+        rows += [check(row, METRICS_ROW, f"{path}: line {i}")] if row else []
     return rows
 
 
@@ -219,6 +237,9 @@ def load_model(rundir: Path) -> tuple[Network, dict]:
     """The trained model of a run, in eval mode (what every user path runs), and its manifest."""
     manifest = read_manifest(rundir)
     model = build_model(manifest["model"])
+    if model.spec is not None and model.num_classes != manifest["model"]["num_classes"]:
+        raise RunError(f"{Path(rundir) / MANIFEST}: model.spec ends in {model.num_classes} "
+                       f"outputs but model.num_classes is {manifest['model']['num_classes']}")
     weights, _, _ = load_checkpoint(rundir)
     load_weights(model, weights, Path(rundir) / WEIGHTS)
     return model.eval(), manifest
