@@ -149,10 +149,11 @@ def show_result(args, result: dict) -> None:
 
 def cmd_evaluate(args) -> None:
     from . import runs
-    from .evaluate import evaluate, plot_confusion
+    from .evaluate import check_plot_path, evaluate, plot_confusion
 
-    if args.plot:
-        runs.check_out(args.plot)  # before the evaluation: not a run's own file, a device...
+    if args.plot:  # before the evaluation: a known format, an existing folder, not a run's file
+        check_plot_path(args.plot)
+        runs.check_out(args.plot)
     ev = evaluate(args.rundir, args.dataset, args.data)
     if args.plot:
         path = plot_confusion(ev, args.plot)

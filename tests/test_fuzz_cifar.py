@@ -52,7 +52,7 @@ def bare_package(dest: Path, cifar_source: str) -> Path:
     (dest / "convnet" / "data").mkdir(parents=True)
     for init in ("convnet/__init__.py", "convnet/data/__init__.py"):
         (dest / init).write_text("")
-    for name in ("errors.py", "data/files.py"):
+    for name in ("errors.py", "data/files.py", "data/pickles.py"):
         (dest / "convnet" / name).write_text((REPO / "convnet" / name).read_text())
     (dest / "convnet" / "data" / "cifar.py").write_text(cifar_source)
     return dest

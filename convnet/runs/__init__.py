@@ -311,7 +311,11 @@ def load_optimizer(optimizer: torch.optim.Optimizer, state: dict) -> None:
     uninterrupted run has them: channels-last weights have channels-last moments)."""
     if not state:
         return
-    optimizer.load_state_dict(state)
+    try:
+        optimizer.load_state_dict(state)
+    except (ValueError, KeyError, RuntimeError) as e:  # a state that does not fit this model
+        raise RunError(f"the optimizer state in the checkpoint does not fit the model "
+                       f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
     for param, slots in optimizer.state.items():
         for key, value in slots.items():
             if torch.is_tensor(value) and value.shape == param.shape:
