@@ -151,9 +151,9 @@ def cmd_evaluate(args) -> None:
     from . import runs
     from .evaluate import check_plot_path, evaluate, plot_confusion
 
-    if args.plot:  # before the evaluation: a known format, an existing folder, not a run's file
-        check_plot_path(args.plot)
+    if args.plot:  # before the evaluation: not a run's own file, a known format, a folder
         runs.check_out(args.plot)
+        check_plot_path(args.plot)
     ev = evaluate(args.rundir, args.dataset, args.data)
     if args.plot:
         path = plot_confusion(ev, args.plot)
