@@ -6,6 +6,7 @@ data skip cleanly without it. Nothing here touches the network or the user's ~/.
 
 import gzip
 import struct
+import time
 from pathlib import Path
 
 import numpy as np
@@ -94,3 +95,12 @@ def fit_until_first_epoch(run, monkeypatch) -> None:
     with pytest.raises(KeyboardInterrupt):
         train.fit(run)
     monkeypatch.setattr(runs, "append_metrics", real_append)
+
+
+def wait_for_file(marker: Path, proc, what: str, timeout: float = 120) -> None:
+    """Wait until a child process has written ``marker``; fail if it ends or ``what`` times out."""
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        assert proc.poll() is None, proc.communicate() if proc.stderr else "it ended early"
+        assert time.monotonic() < deadline, f"{what} never happened"
+        time.sleep(0.05)

@@ -14,12 +14,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from conftest import wait_for_file
 from convnet import runs, train
 from convnet.cli import main
 
@@ -65,11 +65,7 @@ def test_kill_9_mid_checkpoint_keeps_the_previous_one_and_resume_finishes(tiny_d
     proc = subprocess.Popen([sys.executable, str(wrapper), str(marker), *argv],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "the 2nd checkpoint write never started"
-            time.sleep(0.05)
+        wait_for_file(marker, proc, "the 2nd checkpoint write")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:
@@ -139,11 +135,7 @@ def test_kill_9_in_the_first_epoch_resumes_or_is_replaced(tiny_data, tmp_path):
                              "--data", str(tiny_data), "--out", str(out), *ARGS],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert proc.poll() is None, "the training process ended early"
-            assert time.monotonic() < deadline, "epoch 1 never ended"
-            time.sleep(0.05)
+        wait_for_file(marker, proc, "the end of epoch 1")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
     finally:

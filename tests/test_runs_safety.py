@@ -16,7 +16,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,7 +26,7 @@ from convnet import runs
 from convnet.cli import main
 from convnet.errors import RunError, WriteError
 
-from conftest import synthetic_digits, write_idx_split
+from conftest import synthetic_digits, wait_for_file, write_idx_split
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs flock and SIGKILL")
 
@@ -86,11 +85,7 @@ def test_a_run_being_written_by_a_live_process_is_refused_to_a_second(tiny_data,
     proc = subprocess.Popen([sys.executable, str(wrapper), str(marker), *argv],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert proc.poll() is None, proc.communicate()
-            assert time.monotonic() < deadline, "epoch 1 was never written"
-            time.sleep(0.05)
+        wait_for_file(marker, proc, "the end of epoch 1")
         before = snapshot(out)
         for second in (["train", "--resume", str(out), "--epochs", "4", "--quiet"], argv):
             assert main(second) == 7
