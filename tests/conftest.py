@@ -5,7 +5,9 @@ data skip cleanly without it. Nothing here touches the network or the user's ~/.
 """
 
 import gzip
+import http.server
 import struct
+import threading
 import time
 from pathlib import Path
 
@@ -104,3 +106,24 @@ def wait_for_file(marker: Path, proc, what: str, timeout: float = 120) -> None:
         assert proc.poll() is None, proc.communicate() if proc.stderr else "it ended early"
         assert time.monotonic() < deadline, f"{what} never happened"
         time.sleep(0.05)
+
+
+@pytest.fixture
+def www(tmp_path):
+    """An http.server on 127.0.0.1 serving tmp_path/www (downloads over loopback); yields
+    (base URL, folder)."""
+    root = tmp_path / "www"
+    root.mkdir()
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, directory=str(root), **kwargs)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/", root
+    httpd.shutdown()
+    httpd.server_close()

@@ -8,12 +8,10 @@ its bytes one BINSTRING. Up to those bytes it matches the real ``test_batch`` (c
 """
 
 import hashlib
-import http.server
 import os
 import pickle
 import struct
 import tarfile
-import threading
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -319,24 +317,6 @@ def test_py2_meta_is_the_original():
 
 
 # --- downloads of either format, over loopback --------------------------------------------------
-@pytest.fixture
-def www(tmp_path):
-    """An http.server on 127.0.0.1 serving tmp_path/www; yields (base URL, folder)."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True).start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", root
-    httpd.shutdown()
-    httpd.server_close()
 
 
 def tarball(path: Path, folder: Path) -> str:

@@ -4,7 +4,6 @@ over loopback only."""
 
 import gzip
 import hashlib
-import http.server
 import io
 import os
 import pickle
@@ -13,7 +12,6 @@ import shutil
 import struct
 import sys
 import tarfile
-import threading
 import tracemalloc
 import types
 import warnings
@@ -475,29 +473,10 @@ def test_cache_dir(monkeypatch, tmp_path):
     assert dl.cache_dir() == tmp_path / ".cache" / "convnet"
 
 
-@pytest.fixture
-def server(tmp_path):
-    """An http.server on 127.0.0.1 serving tmp_path/www; yields its base URL."""
-    root = tmp_path / "www"
-    root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def __init__(self, *args, **kwargs):
-            super().__init__(*args, directory=str(root), **kwargs)
-
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/", root
-    httpd.shutdown()
-    httpd.server_close()
 
 
-def test_download_file_http(server, tmp_path):
-    base, www = server
+def test_download_file_http(www, tmp_path):
+    base, www = www
     (www / "blob.bin").write_bytes(b"x" * 5000)
     good = hashlib.sha256(b"x" * 5000).hexdigest()
     out = tmp_path / "cache" / "blob.bin"
@@ -524,8 +503,8 @@ def test_download_unreachable_is_one_line(tmp_path):
     assert "pass --data DIR or set CONVNET_DATA=DIR" in message
 
 
-def test_download_dataset_mnist_end_to_end(server, monkeypatch):
-    base, www = server
+def test_download_dataset_mnist_end_to_end(www, monkeypatch):
+    base, www = www
     root = real_root()
     shutil.copy(root / "mnist" / "t10k-labels-idx1-ubyte.gz", www)
     shutil.copy(root / "mnist" / "t10k-images-idx3-ubyte.gz", www)
