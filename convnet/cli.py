@@ -140,11 +140,14 @@ def cmd_train(args) -> None:
 
 
 def show_result(args, result: dict) -> None:
+    from .train import flip_note
+
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        print(f"test accuracy {result['test_accuracy']:.2%} after {result['epoch']} epochs "
-              f"({result['seconds']:.1f} s of training); run saved in {result['rundir']}")
+        print(f"test accuracy {result['test_accuracy']:.2%}{flip_note(result)} after "
+              f"{result['epoch']} epochs ({result['seconds']:.1f} s of training); run saved in "
+              f"{result['rundir']}")
 
 
 def cmd_evaluate(args) -> None:
@@ -154,7 +157,7 @@ def cmd_evaluate(args) -> None:
     if args.plot:  # before the evaluation: not a run's own file, a known format, a folder
         runs.check_out(args.plot)
         check_plot_path(args.plot)
-    ev = evaluate(args.rundir, args.dataset, args.data)
+    ev = evaluate(args.rundir, args.dataset, args.data, flip=args.flip)
     if args.plot:
         path = plot_confusion(ev, args.plot)
         print(f"confusion matrix saved to {path}", file=sys.stderr)
@@ -361,6 +364,9 @@ def build_parser() -> Parser:
     p.add_argument("--dataset", help="evaluate on another dataset (e.g. semeion)")
     p.add_argument("--data", help="local dataset directory")
     p.add_argument("--plot", metavar="PNG", help="also save the confusion matrix as a PNG")
+    p.add_argument("--flip", action="store_true",
+                   help="classify each image by the mean of its own and its mirror image's "
+                        "probabilities (test-time augmentation; for runs trained with flips)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=cmd_evaluate)
 

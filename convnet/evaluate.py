@@ -19,6 +19,7 @@ class Evaluation:
     dataset: str
     classes: list[str]
     confusion: np.ndarray  # (K, K): row = true class, column = predicted class
+    flip: bool = False  # classified with test-time flips (image and mirror image averaged)
 
     @property
     def accuracy(self) -> float:
@@ -34,13 +35,15 @@ class Evaluation:
         return rows
 
     def to_json(self) -> dict:
-        return {"dataset": self.dataset, "accuracy": self.accuracy, "images": int(self.confusion.sum()),
+        return {"dataset": self.dataset, "accuracy": self.accuracy, "flip": self.flip, "images": int(self.confusion.sum()),
                 "per_class": self.per_class(), "classes": self.classes,
                 "confusion_matrix": self.confusion.tolist()}
 
     def table(self) -> str:
         width = max(5, max(len(c) for c in self.classes))
-        lines = [f"{self.dataset}: accuracy {self.accuracy:.2%} on {self.confusion.sum():,} images",
+        how = " (each image and its mirror image, probabilities averaged)" if self.flip else ""
+        lines = [f"{self.dataset}: accuracy {self.accuracy:.2%} on {self.confusion.sum():,} "
+                 f"images{how}",
                  "", f"{'class':<{width}}  precision  recall  support"]
         for r in self.per_class():
             lines.append(f"{r['class']:<{width}}  {r['precision']:9.2%}  {r['recall']:6.2%}  "
@@ -78,8 +81,12 @@ def batched_logits(model, x: torch.Tensor, batch: int = 1000) -> torch.Tensor:
 
 
 def evaluate(rundir: str | Path, dataset: str | None = None, data_dir: str | None = None,
-             split: str = "test", batch: int = 1000) -> Evaluation:
-    """Evaluate a run on the test split of its own dataset or another with the same classes."""
+             split: str = "test", batch: int = 1000, flip: bool = False) -> Evaluation:
+    """Evaluate a run on the test split of its own dataset or another with the same classes.
+
+    ``flip``: classify each image by the mean of its own and its mirror image's probabilities
+    (test-time augmentation; it helps runs trained with flips, and hurts digits).
+    """
     model, manifest = load_model(Path(rundir))
     info = manifest["dataset"]
     name = dataset or info["name"]
@@ -89,9 +96,11 @@ def evaluate(rundir: str | Path, dataset: str | None = None, data_dir: str | Non
                         f"{len(info['classes'])} ({info['name']})")
     k = len(info["classes"])
     confusion = np.zeros((k, k), dtype=np.int64)
-    predicted = batched_logits(model, x, batch).argmax(dim=1).numpy()
-    np.add.at(confusion, (data.labels, predicted), 1)
-    return Evaluation(name, list(info["classes"]), confusion)
+    scores = batched_logits(model, x, batch).softmax(dim=1)
+    if flip:
+        scores += batched_logits(model, x.flip(3), batch).softmax(dim=1)
+    np.add.at(confusion, (data.labels, scores.argmax(dim=1).numpy()), 1)
+    return Evaluation(name, list(info["classes"]), confusion, flip)
 
 
 def check_plot_path(path: str | Path) -> tuple[Path, str]:

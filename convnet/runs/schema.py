@@ -282,7 +282,8 @@ DATASET = Fields({**preprocessing(Optional(BOOL)), "name": Text(nonempty=True),
 METRICS_ROW = Fields({"epoch": Int(1, MAX_EPOCHS), "train_loss": Num(finite=False),
                       "test_loss": Num(finite=False), "train_accuracy": Num(0, 1),
                       "test_accuracy": Num(0, 1), "seconds": Num(0),
-                      "lr": Optional(Num(finite=False))},
+                      "lr": Optional(Num(finite=False)),
+                      "test_accuracy_flip": Optional(Num(0, 1))},
                      required=("epoch", "train_loss", "train_accuracy", "test_loss",
                                "test_accuracy", "seconds"))
 CHECKPOINT_META = Fields({"epoch": Int(0, MAX_EPOCHS), "metrics": Optional(METRICS_ROW)})
