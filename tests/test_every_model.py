@@ -204,3 +204,30 @@ def test_evaluate_agrees_with_the_training_test_pass(trained, cifar_root):
     manifest = runs.read_manifest(trained["resnet20"])
     ev = evaluate(trained["resnet20"], data_dir=str(cifar_root))
     assert ev.accuracy == pytest.approx(manifest["final"]["test_accuracy"])
+
+
+def test_flip_evaluation_agrees_with_the_training_row_and_a_hand_count(trained, cifar_root):
+    # a photos run trains with flips, so its rows carry the flip accuracy; evaluate --flip must
+    # give the same figure, and it must be the mean of the image's and the mirror's probabilities
+    rundir = trained["resnet20"]
+    manifest = runs.read_manifest(rundir)
+    assert manifest["config"]["flip"] is True
+    ev = evaluate(rundir, data_dir=str(cifar_root), flip=True)
+    assert ev.accuracy == pytest.approx(manifest["final"]["test_accuracy_flip"])
+    model = runs.load_model(rundir)[0]
+    test = convnet.data.load_dataset("cifar10", "test", str(cifar_root))
+    x = convnet.data.loader.normalize(test.images, manifest["dataset"]["mean"],
+                                      manifest["dataset"]["std"])
+    with torch.no_grad():
+        both = model.logits(x).softmax(dim=1) + model.logits(x.flip(3)).softmax(dim=1)
+    assert ev.accuracy == pytest.approx(float((both.argmax(dim=1).numpy() == test.labels).mean()))
+    assert ev.to_json()["flip"] is True and "mirror image" in ev.table().splitlines()[0]
+
+
+def test_digit_runs_have_no_flip_accuracy(tmp_path):
+    # digits never train with flips (a mirrored 2 is no digit), so their rows stay as they were
+    from convnet.train import TrainConfig, evaluate_split, Split
+    model = convnet.create_model("lenet5")
+    split = Split(torch.zeros(4, 1, 32, 32), torch.zeros(4, dtype=torch.long))
+    assert evaluate_split(TrainConfig(), model, split)[2] is None
+    assert evaluate_split(TrainConfig(), model, split, flip=True)[2] in (0.0, 1.0)
