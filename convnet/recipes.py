@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from .registry import list_models, model_info
+from .models import list_models, model_info
 
 KINDS = ("digits", "photos")
 DIGIT_DATASETS = ("mnist", "fashion-mnist", "semeion")

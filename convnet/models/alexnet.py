@@ -12,7 +12,7 @@ from collections import OrderedDict
 from torch import nn
 
 from .. import layers as L
-from ..registry import register_model
+from .registry import register_model
 from .network import Network
 
 # The classifier both papers share: 256x6x6 = 9,216 inputs into FC 4096-4096-classes.

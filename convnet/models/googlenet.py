@@ -12,7 +12,7 @@ from collections import OrderedDict
 from torch import nn
 
 from .. import layers as L
-from ..registry import register_model
+from .registry import register_model
 from .network import Network
 
 # Table 1 of the paper: (name, #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj);

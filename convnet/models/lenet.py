@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..registry import register_model
+from .registry import register_model
 from .network import Network
 
 

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from torch import nn
 
 from .. import layers as L
-from ..registry import register_model
+from .registry import register_model
 from .network import Network
 
 # (block, blocks per stage); the stages have 64, 128, 256, 512 inner maps (Table 1 of the paper).

@@ -7,7 +7,7 @@ VGG-19. Each architecture is a cfg list (timm style) turned into a one-line spec
 
 from __future__ import annotations
 
-from ..registry import register_model
+from .registry import register_model
 from .network import Network
 
 # Table 1 of the paper, columns A, B, D, E: filters of each 3x3 conv, "M" = 2x2 max pool.

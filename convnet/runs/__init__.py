@@ -23,8 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import ModelError, RunError, SpecError
-from ..models import Network
-from ..registry import create_model
+from ..models import Network, create_model
 from ..version import __version__
 from .files import (  # noqa: F401 -- re-exported: runs.atomic_write, runs.RunLock...
     LOCK, MANIFEST, METRICS, OWN_FILES, WEIGHTS, RunLock, atomic_write, check_out, claim_rundir,
