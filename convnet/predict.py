@@ -15,7 +15,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.preprocess import decode_keep, prepare, read_image
+from .data.decode import read_image
+from .data.preprocess import decode_keep, prepare
 from .errors import ConvnetError
 from .runs import load_model
 

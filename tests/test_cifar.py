@@ -163,13 +163,14 @@ def test_both_formats_agree_image_for_image(tmp_path):
         py = load_cifar10(tmp_path / "cifar-10-batches-py", split)
         bn = load_cifar10_bin(tmp_path / "cifar-10-batches-bin", split)
         expected = np.concatenate([written[n][0] for n in names])
-        assert np.array_equal(py[0], expected) and np.array_equal(bn[0], expected)
-        assert py[1].tolist() == bn[1].tolist() == np.concatenate(
+        assert np.array_equal(py.images, expected) and np.array_equal(bn.images, expected)
+        assert py.labels.tolist() == bn.labels.tolist() == np.concatenate(
             [written[n][1] for n in names]).tolist()
-        assert py[2] == bn[2] == NAMES
-        for images in (py[0], bn[0]):  # one writable, contiguous copy, not views of the files
+        assert py.classes == bn.classes == NAMES
+        assert (py.name, py.split) == (bn.name, bn.split) == ("cifar10", split)
+        for images in (py.images, bn.images):  # one writable, contiguous copy, not file views
             assert images.flags.c_contiguous and images.flags.writeable
-        assert py[1].dtype == bn[1].dtype == np.int64
+        assert py.labels.dtype == bn.labels.dtype == np.int64
 
 
 def test_load_dataset_prefers_binary_and_reads_either(tmp_path):
@@ -355,7 +356,7 @@ def test_default_download_is_binary_then_python_on_request(tmp_path, www, monkey
     assert dl.download_dataset("cifar10", format="python") == cache
     assert sorted(os.listdir(cache)) == ["cifar-10-batches-bin", "cifar-10-batches-py"]
     py = load_cifar10(cache / "cifar-10-batches-py", "test")
-    assert np.array_equal(py[0], ds.images) and py[1].tolist() == ds.labels.tolist()
+    assert np.array_equal(py.images, ds.images) and py.labels.tolist() == ds.labels.tolist()
     with pytest.raises(DataError, match="format 'pickle' is not one cifar10 is published in: "
                                         "expected binary or python"):
         dl.download_dataset("cifar10", format="pickle")

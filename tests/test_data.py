@@ -10,10 +10,8 @@ import pickle
 import re
 import shutil
 import struct
-import sys
 import tarfile
 import tracemalloc
-import types
 import warnings
 import zlib
 from dataclasses import replace
@@ -447,23 +445,17 @@ def test_bad_names_and_missing_files(tmp_path):
 
 
 @pytest.mark.parametrize("where", ["extra/semeion", "semeion", ""])
-def test_semeion_is_found_and_dispatched(tmp_path, monkeypatch, where):
-    """Stands in for convnet/data/semeion.py (written separately): checks the search paths."""
-    seen = []
-
-    def fake_load_semeion(path):
-        seen.append(path)
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        return Dataset("semeion", "train", np.zeros((2, 1, 16, 16), np.uint8), np.array([0, 1]),
-                       [str(d) for d in range(10)], {"semeion.data": digest}, framing="mnist")
-
-    monkeypatch.setitem(sys.modules, "convnet.data.semeion",
-                        types.SimpleNamespace(load_semeion=fake_load_semeion))
+def test_semeion_is_found_and_read(tmp_path, where):
+    """The search paths reach semeion.data; the reader returns a Dataset of the asked split."""
+    one = " ".join(["1.0000"] * 256)  # an all-ink 16x16 digit, labelled 3 then 7
+    text = "".join(f"{one} {' '.join(str(int(k == d)) for k in range(10))} \r\n" for d in (3, 7))
     (tmp_path / where).mkdir(parents=True, exist_ok=True)
-    (tmp_path / where / "semeion.data").write_text("not the canonical bytes")
+    (tmp_path / where / "semeion.data").write_bytes(text.encode())
     with pytest.warns(ChecksumWarning, match="semeion/semeion.data: checksum differs"):
         ds = load_dataset("semeion", "test", data_dir=tmp_path)
-    assert ds.split == "test" and seen == [tmp_path / where / "semeion.data"]
+    assert (ds.name, ds.split, ds.framing) == ("semeion", "test", "mnist")
+    assert ds.labels.tolist() == [3, 7] and ds.images.shape == (2, 1, 28, 28)
+    assert ds.files == {"semeion.data": hashlib.sha256(text.encode()).hexdigest()}
 
 
 def test_cache_dir(monkeypatch, tmp_path):

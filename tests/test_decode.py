@@ -14,8 +14,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from convnet.data.folder import load_folder
-from convnet.data.preprocess import (decode_keep, image_mode, prepare, read_image,
-                                     resize_centre_crop, to_l_or_rgb)
+from convnet.data.decode import image_mode, read_image
+from convnet.data.modes import to_l_or_rgb
+from convnet.data.preprocess import decode_keep, prepare, resize_centre_crop
 from convnet.errors import DataError
 from convnet.models import Network
 from convnet.predict import Predictor
@@ -81,9 +82,9 @@ def test_folder_and_predict_see_the_same_pixels(tmp_path, name):
     path.parent.mkdir()
     FILES[name](path)
     for channels in (3, 1):
-        images, *_ = load_folder(tmp_path, "train", 32, channels)
+        images = load_folder(tmp_path, "train", 32, channels).images
         np.testing.assert_array_equal(images[0], _predicted(path, channels))
-    auto, *_ = load_folder(tmp_path)  # channels detected from the header, as decoded
+    auto = load_folder(tmp_path).images  # channels detected from the header, as decoded
     assert auto.shape[1] == (1 if read_image(path).mode == "L" else 3)
     np.testing.assert_array_equal(auto[0], _predicted(path, auto.shape[1]))
 
@@ -121,7 +122,8 @@ def test_decoder_rules_reach_the_folder(tmp_path):
     for name in ("deep.png", "rgba.png", "rotated.jpg"):
         (tmp_path / name[:-4]).mkdir()
         FILES[name](tmp_path / name[:-4] / name)
-    images, labels, classes, _ = load_folder(tmp_path, image_size=32)
+    ds = load_folder(tmp_path, image_size=32)
+    images, labels, classes = ds.images, ds.labels, ds.classes
     deep, rgba, rotated = (images[labels.tolist().index(classes.index(c))] for c in
                            ("deep", "rgba", "rotated"))
     assert deep.min() <= 5 and deep.max() <= 117  # v / 257 (1000..30000 -> 4..117), not 0..255

@@ -1,9 +1,10 @@
 """Fuzzing the CIFAR-10 readers in a subprocess: a crash by signal is a failed case, not a dead
 pytest. Every mutated or crafted file must load or raise a one-line DataError, nothing else.
 
-The readers run in a bare copy of the package (errors.py, data/files.py, data/cifar.py), so the
-subprocess starts in a fraction of a second without torch and runs under a 2 GiB address-space
-limit: a memory bomb that got through would fail there, not take the machine's memory.
+The readers run in a bare copy of the package (errors.py, data/{dataset,files,pickles,cifar}.py),
+so the subprocess starts in a fraction of a second without torch and runs under a 2 GiB
+address-space limit: a memory bomb that got through would fail there, not take the machine's
+memory.
 """
 
 import json
@@ -48,11 +49,11 @@ for i in range(int(sys.argv[3]), len(cases)):
 
 
 def bare_package(dest: Path, cifar_source: str) -> Path:
-    """convnet/{errors.py, data/files.py, data/cifar.py} with empty __init__s; no torch."""
+    """convnet/{errors.py, data/{dataset,files,pickles,cifar}.py} with empty __init__s; no torch."""
     (dest / "convnet" / "data").mkdir(parents=True)
     for init in ("convnet/__init__.py", "convnet/data/__init__.py"):
         (dest / init).write_text("")
-    for name in ("errors.py", "data/files.py", "data/pickles.py"):
+    for name in ("errors.py", "data/dataset.py", "data/files.py", "data/pickles.py"):
         (dest / "convnet" / name).write_text((REPO / "convnet" / name).read_text())
     (dest / "convnet" / "data" / "cifar.py").write_text(cifar_source)
     return dest

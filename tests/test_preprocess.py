@@ -1,4 +1,6 @@
-"""convnet.data.preprocess: reading user images, MNIST framing, photo -> MNIST, model input.
+"""A user image on its way to a model, one section per module of ``convnet.data``:
+MNIST framing (``mnist_framing``), photo -> MNIST digit (``digit_photo``), reading user images
+(``decode``), model input (``preprocess``).
 
 Centre-of-mass convention (as in the module): array-index coordinates, pixel i centred at i;
 MNIST digits sit at (14, 14) in it, so framed digits must land within 0.5 px of (14, 14).
@@ -17,8 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image, ImageDraw
 
-from convnet.data.preprocess import (MAX_PIXELS, image_mode, mnist_frame, pad_or_resize,
-                                     prepare, read_image, to_mnist_style)
+from convnet.data.decode import MAX_PIXELS, image_mode, read_image
+from convnet.data.digit_photo import to_mnist_style
+from convnet.data.mnist_framing import mnist_frame
+from convnet.data.preprocess import pad_or_resize, prepare
 from convnet.errors import ConvnetError, DataError, ImageError
 
 MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "mnist"

@@ -1,83 +1,29 @@
 """Datasets as whole uint8 arrays: ``load_dataset(name, split) -> Dataset``.
 
 A split is loaded in one piece (airbench style): images uint8 ``(N, C, H, W)``, labels int64
-``(N,)``. Readers: ``idx`` (MNIST, Fashion-MNIST), ``cifar`` (CIFAR-10), ``folder`` (your own
-images), ``semeion``; ``download`` knows the URLs, checksums and the cache.
+``(N,)`` (``dataset.Dataset``). Readers, each returning a ``Dataset``: ``idx`` (MNIST,
+Fashion-MNIST), ``cifar`` (CIFAR-10), ``folder`` (your own images), ``semeion``; ``download``
+knows the URLs, checksums and the cache. This module finds a split's files and picks the reader.
 """
 
 import os
 import warnings
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import DataError
 from .cifar import BIN_META, META, TEST_BATCHES, TRAIN_BATCHES, load_cifar10, load_cifar10_bin
+from .dataset import Dataset, select_classes
 from .download import ChecksumWarning, canonical_sha256, cache_dir, default_roots, download_dataset
 from .folder import load_folder
-from .idx import declared_size, read_idx_pair
+from .idx import declared_size, load_idx
+from .semeion import load_semeion
 
-__all__ = ["Dataset", "load_dataset", "DATASETS", "ChecksumWarning"]
+__all__ = ["Dataset", "load_dataset", "select_classes", "DATASETS", "ChecksumWarning"]
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "semeion")
 SPLITS = ("train", "test")
-MNIST_CLASSES = [str(d) for d in range(10)]
-FASHION_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
-
-
-@dataclass(repr=False)
-class Dataset:
-    """One split of a dataset, whole, as arrays.
-
-    Args:
-        name (str): "mnist", "fashion-mnist", "cifar10", "semeion" or "folder:<path>".
-        split (str): "train" or "test".
-        images (np.ndarray): uint8 pixels.
-        labels (np.ndarray): int64 class indices into ``classes``.
-        classes (list[str]): class names, e.g. ["0", ..., "9"] for MNIST.
-        files (dict[str, str]): file name -> sha256 of the file read (for the run manifest).
-        framing (str, optional): "mnist" for centred white-on-black digits (mnist, semeion).
-
-    Shape:
-        images (N, C, H, W) with C = 1 or 3; labels (N,) with values in 0..len(classes)-1.
-
-    Raises:
-        DataError: the arrays break the shapes or dtypes above.
-
-    Example:
-        >>> ds = Dataset("toy", "train", np.zeros((2, 1, 4, 4), np.uint8), np.array([0, 1]),
-        ...              ["a", "b"], {})
-        >>> len(ds), ds
-        (2, Dataset(name='toy', split='train', images=uint8(2, 1, 4, 4), classes=['a', 'b']))
-    """
-
-    name: str
-    split: str
-    images: np.ndarray
-    labels: np.ndarray
-    classes: list[str]
-    files: dict[str, str]
-    framing: str | None = None
-
-    def __post_init__(self):
-        imgs, labels = self.images, np.asarray(self.labels)
-        if imgs.dtype != np.uint8 or imgs.ndim != 4 or imgs.shape[1] not in (1, 3):
-            raise DataError(f"{self.name}: images must be uint8 (N, C, H, W) with C 1 or 3, "
-                            f"got {imgs.dtype} {imgs.shape}")
-        if labels.ndim != 1 or len(labels) != len(imgs) or labels.dtype.kind not in "iu":
-            raise DataError(f"{self.name}: labels must be {len(imgs)} ints, got "
-                            f"{labels.dtype} {labels.shape}")
-        self.labels = labels.astype(np.int64, copy=False)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def __repr__(self) -> str:
-        # The default dataclass repr would print every pixel.
-        return (f"Dataset(name={self.name!r}, split={self.split!r}, "
-                f"images={self.images.dtype}{self.images.shape}, classes={self.classes!r})")
 
 
 # --- where each dataset's files can be -------------------------------------------------------
@@ -158,18 +104,13 @@ def _locate(name: str, split: str, data_dir, download: bool) -> list[Path]:
 def _read(name: str, split: str, paths: list[Path]) -> Dataset:
     """Read a located split with the reader for its format."""
     if name in ("mnist", "fashion-mnist"):
-        images, labels, files = read_idx_pair(paths[0], paths[1])
-        _same_size_as_other_split(name, split, paths[0], images.shape[2:])
-        classes = MNIST_CLASSES if name == "mnist" else FASHION_CLASSES
-        return Dataset(name, split, images, labels, list(classes), files,
-                       framing="mnist" if name == "mnist" else None)
+        ds = load_idx(paths[0], paths[1], name, split)
+        _same_size_as_other_split(name, split, paths[0], ds.images.shape[2:])
+        return ds
     if name == "cifar10":
         binary = all(p.suffix == ".bin" for p in paths[1:])
-        images, labels, classes, files = (load_cifar10_bin if binary else load_cifar10)(
-            paths[0].parent, split)
-        return Dataset(name, split, images, labels, classes, files)
-    from .semeion import load_semeion  # lazy: written separately, needed only for semeion
-    return replace(load_semeion(paths[0]), split=split)  # no official split: both are all
+        return (load_cifar10_bin if binary else load_cifar10)(paths[0].parent, split)
+    return load_semeion(paths[0], split)  # no official split: both are all 1,593 digits
 
 
 def _same_size_as_other_split(name: str, split: str, path: Path, size: tuple) -> None:
@@ -214,34 +155,6 @@ def _warn_if_not_canonical(ds: Dataset) -> None:
             warnings.warn(f"{ds.name}/{filename}: checksum differs from the canonical file "
                           "(re-packed or edited copy?); structure is valid, using it",
                           ChecksumWarning, stacklevel=3)
-
-
-def select_classes(ds: Dataset, wanted: list[str]) -> Dataset:
-    """Keep only the ``wanted`` classes, relabelled 0..k-1 in the order given.
-
-    Raises:
-        DataError: an unknown class name (the message lists the valid ones), a repeated
-            name, or an empty list.
-
-    Example:
-        >>> ds = Dataset("toy", "train", np.zeros((4, 1, 2, 2), np.uint8), np.array([0, 1, 2, 1]),
-        ...              ["cat", "dog", "ship"], {})
-        >>> sub = select_classes(ds, ["ship", "cat"])
-        >>> sub.classes, sub.labels.tolist()
-        (['ship', 'cat'], [1, 0])
-    """
-    wanted = list(wanted)
-    unknown = [c for c in wanted if c not in ds.classes]
-    if unknown or not wanted:
-        raise DataError(f"unknown class {unknown[0] if unknown else '(empty list)'!r} for "
-                        f"{ds.name}: valid names are {', '.join(ds.classes)}")
-    if len(set(wanted)) != len(wanted):
-        raise DataError(f"classes for {ds.name} must not repeat, got {wanted}")
-    lookup = np.full(len(ds.classes), -1, dtype=np.int64)  # old label -> new label, -1 = drop
-    lookup[[ds.classes.index(c) for c in wanted]] = np.arange(len(wanted))
-    new = lookup[ds.labels]
-    keep = new >= 0
-    return replace(ds, images=ds.images[keep], labels=new[keep], classes=wanted)
 
 
 def _folder_path(name) -> Path | None:
@@ -300,8 +213,7 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike | 
         raise DataError(f"split must be 'train' or 'test', got {split!r}")
     folder = _folder_path(name)
     if folder is not None:
-        images, labels, names, files = load_folder(folder, split, image_size, channels)
-        ds = Dataset(f"folder:{folder}", split, images, labels, names, files)
+        ds = load_folder(folder, split, image_size, channels)
     elif name in DATASETS:
         ds = _read(name, split, _locate(name, split, data_dir, download))
         _warn_if_not_canonical(ds)

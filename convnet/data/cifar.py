@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .dataset import Dataset
 from .files import read_bytes
 from .pickles import array_record, describe, restricted_loads
 
@@ -140,12 +141,11 @@ def read_batch(path: str | Path, num_classes: int = 10) -> tuple[np.ndarray, np.
     return pixels.reshape(-1, 3, 32, 32), labels, digest  # (N, 3072) -> (N, 3, 32, 32): R, G, B
 
 
-def load_cifar10(directory: str | Path, split: str = "train"
-                 ) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, str]]:
+def load_cifar10(directory: str | Path, split: str = "train") -> Dataset:
     """Read a ``cifar-10-batches-py`` folder: train = data_batch_1..5, test = test_batch.
 
-    Returns:
-        (images uint8 (N, 3, 32, 32), labels int64 (N,), class names, {file name: sha256}).
+    Shape:
+        images (N, 3, 32, 32) uint8; labels (N,) int64. ``files``: {file name: sha256}.
 
     Raises:
         DataError: a file is missing or malformed (see ``read_batch``).
@@ -158,7 +158,8 @@ def load_cifar10(directory: str | Path, split: str = "train"
     parts = _in_threads(lambda name: read_batch(directory / name, len(classes)), names)
     images = np.concatenate([p[0] for p in parts])  # (sum N, 3, 32, 32), writable
     labels = np.concatenate([p[1] for p in parts])
-    return images, labels, classes, {META: meta_sha, **{n: p[2] for n, p in zip(names, parts)}}
+    files = {META: meta_sha, **{n: p[2] for n, p in zip(names, parts)}}
+    return Dataset("cifar10", split, images, labels, classes, files)
 
 
 # --------------------------------------------------------------------------- binary batches
@@ -213,16 +214,15 @@ def _records(raw: bytes, path: Path, num_classes: int) -> np.ndarray:
     return records
 
 
-def load_cifar10_bin(directory: str | Path, split: str = "train"
-                     ) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, str]]:
+def load_cifar10_bin(directory: str | Path, split: str = "train") -> Dataset:
     """Read a ``cifar-10-batches-bin`` folder: train = data_batch_1..5.bin, test = test_batch.bin.
 
     The record counts follow from the file sizes, so the split's arrays are allocated once and
     each file is read, hashed and copied into its slice by its own thread (reading, sha256 and
     numpy copies release the GIL): one copy of the pixels, and every core at work.
 
-    Returns:
-        (images uint8 (N, 3, 32, 32), labels int64 (N,), class names, {file name: sha256}).
+    Shape:
+        images (N, 3, 32, 32) uint8; labels (N,) int64. ``files``: {file name: sha256}.
 
     Raises:
         DataError: a file is missing or malformed (see ``read_bin_batch``).
@@ -247,7 +247,8 @@ def load_cifar10_bin(directory: str | Path, split: str = "train"
         return hashlib.sha256(raw).hexdigest()
 
     digests = _in_threads(fill, range(len(paths)))
-    return images, labels, classes, {BIN_META: meta_sha, **dict(zip(names, digests))}
+    files = {BIN_META: meta_sha, **dict(zip(names, digests))}
+    return Dataset("cifar10", split, images, labels, classes, files)
 
 
 def _in_threads(fn, items) -> list:

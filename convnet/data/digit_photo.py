@@ -1,80 +1,23 @@
 """A photo or scan of one handwritten digit -> a digit as MNIST has them: white on black, 28x28.
 
 ``to_mnist_style`` finds the ink on the paper (lighting fitted and cancelled, polarity detected,
-Otsu threshold, specks dropped, faint edges grown back); ``mnist_frame`` then frames it as MNIST
-was framed (LeCun et al.: the digit's longer side scaled to 20 px, its centre of mass put at the
-centre of a 28x28 field).
-
-Centre-of-mass convention: array-index coordinates (pixel ``i`` has its centre at ``i``).
-Measured on the 10,000 MNIST test digits, the centre of mass is (13.99, 14.01) with a spread of
-0.29 px, i.e. MNIST shifted by whole pixels to put it at (14, 14) in this convention; so do we.
+Otsu threshold, specks dropped, faint edges grown back), then frames it as MNIST was framed
+(``mnist_framing.mnist_frame``: the longer side 20 px, the centre of mass at the centre of 28x28).
 """
 
 import numpy as np
 from PIL import Image, ImageFilter
 
 from ..errors import ImageError
+from .mnist_framing import mnist_frame
 from .modes import to_l_or_rgb
 
-MNIST_SIZE = 28  # the field
-MNIST_BOX = 20  # the digit's longer side after size normalisation (LeCun et al.)
-MNIST_CENTRE = 14.0  # centre of mass target, array-index coordinates (see module docstring)
 WORK_SIDE = 1024  # photos are first reduced to this longer side: a digit 1/10 of a 12 MP
 #   photo keeps ~70 px (at 512 px its round trip to MNIST fell from r = 0.92 to 0.87)
 MIN_INK_CONTRAST = 0.15  # ink must be >= 15 % darker than its paper (or 8 noise sigmas) ...
 MIN_INK_AREA = 1e-4  # ... and cover >= 0.01 % of the image (79 px of 1024x768): not one speck
 SPECK_FRACTION = 0.1  # ink components smaller than this fraction of the largest are specks
 
-
-def mnist_frame(gray: np.ndarray) -> np.ndarray:
-    """Frame a white-on-black digit as MNIST did: fit a 20x20 box, then centre the mass.
-
-    The ink's bounding box is resized (bilinear, anti-aliased, aspect kept) so its longer side
-    is 20 px, then placed in a 28x28 field shifted by whole pixels so its centre of mass lands
-    within 0.5 px of (14, 14) in array-index coordinates, where real MNIST digits sit.
-    As in MNIST, ink shifted past the field's edge (extremely lopsided shapes) is cut off.
-
-    Args:
-        gray (np.ndarray): 2-D image, ink > 0 on a background of exactly 0; values on the
-            0..255 scale (uint8 or float; NaN counts as background, values are clipped).
-
-    Shape:
-        (H, W), any size -> (28, 28) uint8.
-
-    Raises:
-        ImageError: not a 2-D array, or no ink at all ("image is blank: no ink found").
-
-    Example:
-        >>> out = mnist_frame(np.pad(np.full((4, 2), 255, np.uint8), 5))
-        >>> out.shape, int((out.sum(1) > 0).sum()), int((out.sum(0) > 0).sum())
-        ((28, 28), 20, 10)
-    """
-    a = np.asarray(gray, dtype=np.float64)
-    if a.ndim != 2 or a.size == 0:
-        raise ImageError(f"mnist_frame expects a non-empty 2-D image, got shape {a.shape}")
-    a = np.clip(np.nan_to_num(a, nan=0.0, posinf=255.0, neginf=0.0), 0.0, 255.0)
-    rows, cols = np.flatnonzero(a.any(1)), np.flatnonzero(a.any(0))
-    if rows.size == 0:
-        raise ImageError("image is blank: no ink found")
-    crop = a[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
-    h, w = crop.shape
-    size = (max(1, round(w * MNIST_BOX / max(h, w))), max(1, round(h * MNIST_BOX / max(h, w))))
-    box = Image.fromarray(crop.astype(np.float32), "F").resize(size, Image.BILINEAR)
-    box = np.rint(np.clip(np.asarray(box), 0, 255))
-    mass = box.sum()
-    if mass == 0:  # only faint ink (< 0.5 grey levels) survived the resize
-        raise ImageError("image is blank: no ink found")
-    ys, xs = np.indices(box.shape)
-    top = int(round(MNIST_CENTRE - (box * ys).sum() / mass))
-    left = int(round(MNIST_CENTRE - (box * xs).sum() / mass))
-    out = np.zeros((MNIST_SIZE, MNIST_SIZE), np.uint8)
-    y0, x0 = max(top, 0), max(left, 0)
-    y1, x1 = min(top + box.shape[0], MNIST_SIZE), min(left + box.shape[1], MNIST_SIZE)
-    out[y0:y1, x0:x1] = box[y0 - top:y1 - top, x0 - left:x1 - left]
-    return out
-
-
-# --------------------------------------------------------------------------- photo -> ink
 
 def _ink_is_dark(residual: np.ndarray) -> bool:
     """Ink is the side with more far outliers (> 4 sigma) from the fitted paper level.

@@ -1,8 +1,9 @@
 """Image folders: ``DIR/<class>/*.png|jpg|jpeg|bmp|gif|webp`` -> one resized uint8 array.
 
 Each file is decoded and sized exactly as ``predict`` decodes and sizes a user's image
-(``preprocess.read_image`` with the model's ``decode_keep``, then ``resize_centre_crop``), so a
-model sees at prediction what it saw in training, down to a large photo's decoding reduction. Class names are the sorted sub-folder names. When ``DIR`` holds
+(``decode.read_image`` with the model's ``decode_keep``, then ``resize_centre_crop``), so a
+model sees at prediction what it saw in training, down to a large photo's decoding reduction.
+Class names are the sorted sub-folder names. When ``DIR`` holds
 ``train/`` and ``test/`` those are the splits; otherwise every 6th image of each class (by sorted
 file name) is held out as the test split, so the split is the same on every machine and run.
 """
@@ -14,7 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError, ImageError
-from .preprocess import decode_keep, image_mode, read_image, resize_centre_crop
+from .dataset import Dataset
+from .decode import image_mode, read_image
+from .preprocess import decode_keep, resize_centre_crop
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 HOLDOUT = 6  # 1 image in 6 is test: a 5:1 split, the ratio of MNIST's 60k:10k
@@ -104,8 +107,7 @@ def _read_image(path: Path, channels: int, size: int) -> tuple[np.ndarray, str]:
 
 
 def load_folder(root: str | Path, split: str = "train", image_size: int = 32,
-                channels: int | None = None
-                ) -> tuple[np.ndarray, np.ndarray, list[str], dict[str, str]]:
+                channels: int | None = None) -> Dataset:
     """Read one split of an image folder, each image sized to ``image_size`` squared.
 
     Each image's shorter side is resized to ``image_size`` and its centre cropped, the rule
@@ -120,10 +122,8 @@ def load_folder(root: str | Path, split: str = "train", image_size: int = 32,
             folder (both splits, so they agree) decodes as grayscale (``image_mode``), else 3.
 
     Shape:
-        images (N, C, image_size, image_size) uint8; labels (N,) int64.
-
-    Returns:
-        (images, labels, class names, {path relative to root: sha256}).
+        images (N, C, image_size, image_size) uint8; labels (N,) int64. The Dataset's name is
+        "folder:<root>", its ``files`` {path relative to root: sha256}.
 
     Raises:
         DataError: no images, an unreadable image (named), or an empty split.
@@ -150,4 +150,4 @@ def load_folder(root: str | Path, split: str = "train", image_size: int = 32,
         images[i], files[path.relative_to(root).as_posix()] = _read_image(path, channels,
                                                                           image_size)
     labels = np.array([label for _, label in chosen], dtype=np.int64)
-    return images, labels, classes, files
+    return Dataset(f"folder:{root}", split, images, labels, classes, files)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from .dataset import Dataset
 from .files import read_bytes
 
 IMAGES_MAGIC = 2051  # 0x00000803: uint8, 3 dimensions
@@ -31,6 +32,9 @@ MAX_BYTES = 1_000_000_000  # 10^9 pixels: 21x MNIST's 47 MB training images; mor
 MAX_DEFLATE_RATIO = 1032  # deflate's ceiling: one compressed byte never inflates to more
 TRAILING_COUNTED = 1 << 20  # trailing bytes are counted up to 1 MiB, then "at least"
 CHUNK = 1 << 20  # inflate 1 MiB at a time
+CLASSES = {"mnist": [str(d) for d in range(10)],
+           "fashion-mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]}
 
 
 def _stream(raw: bytes):
@@ -205,16 +209,29 @@ def read_labels(path: str | Path, num_classes: int = 10) -> tuple[np.ndarray, st
     return labels.astype(np.int64), hashlib.sha256(raw).hexdigest()
 
 
-def read_idx_pair(images_path: str | Path, labels_path: str | Path,
-                  num_classes: int = 10) -> tuple[np.ndarray, np.ndarray, dict[str, str]]:
-    """Read matching image and label files; return images, labels and {file name: sha256}.
+def load_idx(images_path: str | Path, labels_path: str | Path, name: str = "mnist",
+             split: str = "train") -> Dataset:
+    """Read matching IDX image and label files as one split of MNIST or Fashion-MNIST.
+
+    Args:
+        images_path, labels_path (path): the split's ``*-images-idx3-ubyte[.gz]`` and
+            ``*-labels-idx1-ubyte[.gz]`` files.
+        name (str): "mnist" or "fashion-mnist": the class names (``CLASSES``), and MNIST's
+            framing (centred white-on-black digits). Default: "mnist".
+        split (str): "train" or "test", as recorded in the Dataset. Default: "train".
+
+    Shape:
+        images (N, 1, rows, cols) uint8; labels (N,) int64 in 0..9.
 
     Raises:
         DataError: either file is bad, or the image count differs from the label count.
     """
+    classes = CLASSES[name]
     images, images_sha = read_images(images_path)
-    labels, labels_sha = read_labels(labels_path, num_classes)
+    labels, labels_sha = read_labels(labels_path, len(classes))
     if len(images) != len(labels):
         raise DataError(f"{images_path} has {len(images)} images but {labels_path} has "
                         f"{len(labels)} labels; they must match")
-    return images, labels, {Path(images_path).name: images_sha, Path(labels_path).name: labels_sha}
+    files = {Path(images_path).name: images_sha, Path(labels_path).name: labels_sha}
+    return Dataset(name, split, images, labels, list(classes), files,
+                   framing="mnist" if name == "mnist" else None)

@@ -3,7 +3,7 @@
 ``to_l_or_rgb`` converts one image (alpha and palette transparency onto white, 16-bit as
 v / 257); ``reduced`` shrinks a large one by a whole factor first, in a mode where averaging
 pixels means averaging what they show (not palette indices), so that a 49-megapixel image is
-converted at the size the model needs. ``preprocess.read_image`` uses both.
+converted at the size the model needs. ``decode.read_image`` uses both.
 """
 
 import numpy as np

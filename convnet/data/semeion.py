@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
-from .preprocess import mnist_frame
+from .dataset import Dataset
+from .mnist_framing import mnist_frame
 
 SIDE = 16  # the scans were stretched to 16x16
 PIXELS = SIDE * SIDE
@@ -67,7 +68,7 @@ def _check(values: np.ndarray, path: Path) -> np.ndarray:
     return onehot.argmax(1).astype(np.int64)
 
 
-def load_semeion(path: Path, split: str = "test"):
+def load_semeion(path: Path, split: str = "test") -> Dataset:
     """Load ``semeion.data`` as MNIST-framed 28x28 digits (an evaluation set).
 
     Args:
@@ -94,8 +95,6 @@ def load_semeion(path: Path, split: str = "test"):
         >>> ds.images.shape, ds.labels.tolist(), ds.framing
         ((1, 1, 28, 28), [1], 'mnist')
     """
-    from . import Dataset  # here, not at the top: convnet.data's __init__ imports this module
-
     path = Path(path)
     if split not in ("train", "test"):
         raise DataError(f"unknown split {split!r} for semeion: expected 'train' or 'test'")

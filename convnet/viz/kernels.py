@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from .. import layers as L
-from ..data.preprocess import read_image
+from ..data.decode import read_image
 from ..errors import SpecError
 
 # The standard 3x3 kernels (Wikipedia, "Kernel (image processing)"), in the order drawn.

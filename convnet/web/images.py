@@ -8,7 +8,7 @@ checked before the step it protects:
 * the header: one of ``FORMATS`` (415), at most ``MAX_PIXELS`` pixels and ``MAX_SIDE`` a side
   (413), stricter than the CLI's 50 MP: an 88 KB PNG can declare 4096x4096 RGBA, and a server
   decodes several at once;
-* the decode: ``data.preprocess.read_image`` with ``keep``, the least the next step needs
+* the decode: ``data.decode.read_image`` with ``keep``, the least the next step needs
   (``decode_keep``: 1024 px for MNIST framing, 3x the model's side for a plain resize), so a
   large image is decoded reduced: a JPEG at 1/2, 1/4 or 1/8 scale by its own decoder, any
   image box-reduced by a whole factor before its mode is converted. A 4096x4096 RGBA drawing
@@ -36,7 +36,7 @@ import warnings
 from fastapi import HTTPException
 from PIL import Image
 
-from ..data.preprocess import read_image
+from ..data.decode import read_image
 from ..errors import ImageError
 
 MAX_IMAGE_BYTES = 5_000_000  # an upload larger than this is refused (413) before decoding
