@@ -1,9 +1,10 @@
 """convnet: convolutional networks exactly as the classic explanations describe them.
 
-Public API: ``create_model``, ``list_models``, ``Network``, ``summarize``, ``load``.
+Public API: ``create_model``, ``list_models``, ``Network``, ``summarize``, ``fit``, ``load``.
 """
 
 from .errors import ConvnetError
+from .fitting import TrainedRun, fit
 from .models import Network
 from .registry import create_model, list_models, register_model
 from .summary import summarize
@@ -21,8 +22,10 @@ def load(source, backend: str = "auto"):
 __all__ = [
     "ConvnetError",
     "Network",
+    "TrainedRun",
     "__version__",
     "create_model",
+    "fit",
     "list_models",
     "load",
     "register_model",

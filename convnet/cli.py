@@ -106,6 +106,7 @@ def train_values(args) -> dict:
 
 def cmd_train(args) -> None:
     from . import distributed, train
+    from .fitting import fit
 
     if args.resume:
         if args.from_manifest:
@@ -125,14 +126,12 @@ def cmd_train(args) -> None:
         if not args.model:
             raise ConvnetError("convnet train: give a MODEL (see convnet models), --resume RUNDIR "
                                "or --from-manifest RUNDIR/run.json")
-        cfg = train.TrainConfig(**train_values(args), progress=not args.quiet)
-        if cfg.distributed > 1 and distributed.world()[1] == 1:  # spawn the ranks here
-            train.check_config(cfg)  # start() checks too, but only inside the spawned ranks
-            return show_result(args, distributed.launch(train.train_config, cfg,
-                                                         cfg.distributed))
-        run = train.start(cfg)
-        if not args.quiet and run.rank == 0:
-            print(f"training {args.model} on {run.cfg.dataset} -> {run.rundir}", file=sys.stderr)
+        values = train_values(args)  # convnet.fit's options: the same code as from Python
+        result = fit(values.pop("model"), **values, progress=not args.quiet).result
+        distributed.finish()  # under torchrun: leave the process group before exiting
+        if distributed.world()[0] == 0:  # under torchrun, one rank reports
+            show_result(args, result)
+        return
     result = train.fit(run)
     distributed.finish()  # under torchrun: leave the process group before exiting
     if distributed.world()[0] == 0:  # under torchrun, one rank reports
@@ -140,14 +139,9 @@ def cmd_train(args) -> None:
 
 
 def show_result(args, result: dict) -> None:
-    from .train import flip_note
+    from .validation import summary_line
 
-    if args.json:
-        print(json.dumps(result, indent=2))
-    else:
-        print(f"test accuracy {result['test_accuracy']:.2%}{flip_note(result)} after "
-              f"{result['epoch']} epochs ({result['seconds']:.1f} s of training); run saved in "
-              f"{result['rundir']}")
+    print(json.dumps(result, indent=2) if args.json else summary_line(result))
 
 
 def cmd_evaluate(args) -> None:
@@ -322,6 +316,13 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--distributed", type=int, metavar="N", help="train on N processes on this "
                    "machine with DistributedDataParallel, each global batch split across them "
                    "(gloo on CPU, NCCL on GPU); under torchrun the world is torchrun's")
+    p.add_argument("--val", type=lambda t: float(t) if any(c in t for c in ".eE") else int(t),
+                   metavar="N|F", help="hold out N training images (or a fraction F, e.g. 0.1), "
+                   "chosen by --seed, to choose the epoch on instead of the test split")
+    p.add_argument("--early-stop", type=int, metavar="PATIENCE", help="stop after PATIENCE "
+                   "epochs without a better validation score (needs --val)")
+    p.add_argument("--tensorboard", metavar="DIR", help="also write TensorBoard events to DIR "
+                   "(pip install 'convnet[tensorboard]')")
     p.add_argument("--out", help="run directory (default: runs/<model>-<dataset>)")
     p.add_argument("--limit", type=int, help="train on the first N images only")
     p.add_argument("--resume", metavar="RUNDIR", help="continue a run from its last checkpoint "

@@ -1,7 +1,9 @@
 """A training run's every knob, with the reason beside each non-obvious default.
 
-``TrainConfig`` is what ``convnet train`` flags map onto (1:1) and what ``RUNDIR/run.json``
-records; ``check_config`` refuses numbers no run can use before any data is read.
+``TrainConfig`` is what ``convnet train`` flags and ``convnet.fit(**options)`` map onto (1:1)
+and what ``RUNDIR/run.json`` records; ``check_config`` refuses a config no run can use (a number
+out of range, a name not in ``CHOICES``, settings that do not go together), in one place, before
+any data is read or any file is written.
 
 Example:
     >>> TrainConfig().epochs is None   # the recipe's (convnet/recipes.py), filled in at start
@@ -10,6 +12,10 @@ Example:
     Traceback (most recent call last):
     ...
     convnet.errors.ConvnetError: --batch-size must be a whole number >= 1, got 0
+    >>> check_config(TrainConfig(loss="mse"))
+    Traceback (most recent call last):
+    ...
+    convnet.errors.ConvnetError: --loss must be cross-entropy or sse, got 'mse'
 """
 
 from __future__ import annotations
@@ -45,7 +51,12 @@ class TrainConfig:
                                    # the classic CIFAR "pad 4, random crop"
     flip: bool | None = None       # random left-right mirroring: photos yes, digits never (a
                                    # mirrored 2 is no digit)
-    seed: int = 0                  # fixes init, shuffling, augmentation and dropout
+    val: int | float | None = None  # hold out this many training images (or this fraction,
+                                   # 0 < f < 1), chosen by the seed, to choose the model on
+                                   # instead of the test split (convnet/validation.py)
+    early_stop: int | None = None  # stop after this many epochs without a better validation
+                                   # score (needs val); the best epoch's weights are kept
+    seed: int = 0                  # fixes init, shuffling, augmentation, dropout and the val split
     device: str = "auto"           # auto | cpu | cuda
     channels_last: bool = True     # NHWC layout: oneDNN/cuDNN convolutions run 1.3-1.8x faster
                                    # (measured, docs/performance.md); same maths, other rounding
@@ -59,22 +70,84 @@ class TrainConfig:
     progress: bool = True
     engine: str = "torch"          # torch | numpy (the from-scratch engine: same batches, schedule
                                    # and losses; weights copied back before every checkpoint)
+    tensorboard: str | None = None  # also write TensorBoard events to this folder (scalars,
+                                   # first-layer filters, weight histograms; convnet/logs.py)
+
+
+# The names each text field may take (None, where allowed, is "the recipe's").
+CHOICES: dict[str, tuple[str, ...]] = {
+    "optimizer": ("sgd", "momentum", "nesterov", "adam"),
+    "schedule": ("onecycle", "constant"),
+    "loss": ("cross-entropy", "sse"),
+    "device": ("auto", "cpu", "cuda"),
+    "precision": ("auto", "fp32", "bf16"),
+    "engine": ("torch", "numpy"),
+}
+NUMPY_OPTIMIZERS = ("sgd", "momentum", "adam")  # what numpy_engine/optim.py implements
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a field: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def in_words(values) -> str:
+    """'a, b or c'.
+
+    Example:
+        >>> in_words(("torch", "numpy")), in_words(("auto", "cpu", "cuda"))
+        ('torch or numpy', 'auto, cpu or cuda')
+    """
+    values = list(values)
+    return values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+
+
+def check_choice(name: str, value) -> None:
+    """Refuse a ``CHOICES[name]`` field's value that is not one of its names (None passes)."""
+    if value is not None and value not in CHOICES[name]:
+        raise ConvnetError(f"{flag(name)} must be {in_words(CHOICES[name])}, got {value!r}")
 
 
 def check_config(cfg: TrainConfig) -> None:
-    """Refuse numbers no run can use, naming the flag and echoing the value (before any work).
+    """Refuse a config no run can use, naming the flag and echoing the value (before any work).
+
+    Fields left None (the recipe's) pass; ``train.start`` checks again once the recipe has
+    filled them in, still before any file is written.
 
     Raises:
         ConvnetError: e.g. ``--batch-size must be a whole number >= 1, got 0``.
     """
+    _check_numbers(cfg)
+    for name in CHOICES:
+        check_choice(name, getattr(cfg, name))
+    _check_val(cfg.val)
+    if cfg.early_stop is not None and cfg.val is None:
+        raise ConvnetError(f"--early-stop {cfg.early_stop} needs a validation split to watch: "
+                           "give --val N (images) or --val F (a fraction, e.g. 0.1)")
+    if cfg.engine == "numpy":
+        if cfg.optimizer not in (None, *NUMPY_OPTIMIZERS):
+            raise ConvnetError(f"--engine numpy supports --optimizer "
+                               f"{in_words(NUMPY_OPTIMIZERS)}, got {cfg.optimizer!r}")
+        if cfg.distributed > 1:
+            raise ConvnetError("--distributed needs --engine torch (the NumPy engine is one "
+                               "process)")
+    for name in ("model", "dataset"):
+        if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name).strip():
+            raise ConvnetError(f"{name} must be a non-empty text, got {getattr(cfg, name)!r}")
+    if cfg.tensorboard is not None and (not isinstance(cfg.tensorboard, str)
+                                        or not cfg.tensorboard.strip()):
+        raise ConvnetError(f"--tensorboard must be a folder, got {cfg.tensorboard!r}")
+
+
+def _check_numbers(cfg: TrainConfig) -> None:
     whole = {"epochs": (cfg.epochs, 1), "batch_size": (cfg.batch_size, 1),
-             "shift": (cfg.shift, 0), "distributed": (cfg.distributed, 1), "limit": (cfg.limit, 1)}
+             "shift": (cfg.shift, 0), "distributed": (cfg.distributed, 1),
+             "limit": (cfg.limit, 1), "early_stop": (cfg.early_stop, 1), "seed": (cfg.seed, 0)}
     for name, (value, low) in whole.items():
         if value is None:  # the recipe's, checked once it is filled in
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise ConvnetError(f"--{name.replace('_', '-')} must be a whole number >= {low}, "
-                               f"got {value!r}")
+            raise ConvnetError(f"{flag(name)} must be a whole number >= {low}, got {value!r}")
     ranges = {"lr": (cfg.lr, lambda v: v > 0, "> 0"),  # (value, allowed, in words)
               "momentum": (cfg.momentum, lambda v: 0 <= v < 1, "in [0, 1)"),
               "weight_decay": (cfg.weight_decay, lambda v: v >= 0, ">= 0"),
@@ -82,8 +155,17 @@ def check_config(cfg: TrainConfig) -> None:
     for name, (value, allowed, words) in ranges.items():
         if value is None:
             continue
-        if not (math.isfinite(value) and allowed(value)):
-            raise ConvnetError(f"--{name.replace('_', '-')} must be a finite number {words}, "
-                               f"got {value!r}")
-    if cfg.schedule not in (None, "onecycle", "constant"):
-        raise ConvnetError(f"--schedule must be onecycle or constant, got {cfg.schedule!r}")
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or not (math.isfinite(value) and allowed(value))):
+            raise ConvnetError(f"{flag(name)} must be a finite number {words}, got {value!r}")
+
+
+def _check_val(val) -> None:
+    """A count of images (a whole number >= 1) or a fraction strictly between 0 and 1."""
+    if val is None:
+        return
+    count = isinstance(val, int) and not isinstance(val, bool) and val >= 1
+    fraction = isinstance(val, float) and math.isfinite(val) and 0 < val < 1
+    if not (count or fraction):
+        raise ConvnetError(f"--val must be a number of images (>= 1) or a fraction between 0 "
+                           f"and 1 (e.g. 0.1), got {val!r}")

@@ -88,6 +88,15 @@ def evaluate(rundir: str | Path, dataset: str | None = None, data_dir: str | Non
     (test-time augmentation; it helps runs trained with flips, and hurts digits).
     """
     model, manifest = load_model(Path(rundir))
+    return evaluate_model(model, manifest, dataset, data_dir, split, batch, flip)
+
+
+def evaluate_model(model, manifest: dict, dataset: str | None = None,
+                   data_dir: str | None = None, split: str = "test", batch: int = 1000,
+                   flip: bool = False) -> Evaluation:
+    """``evaluate`` for a model in memory (anything with ``logits`` and ``input_shape``: a
+    ``Network``, or ``classifier.Classifier`` around a module) and a run.json-like ``manifest``
+    (its ``dataset`` and ``config``)."""
     info = manifest["dataset"]
     name = dataset or info["name"]
     data, x = prepared_split(model, manifest, dataset, data_dir, split)

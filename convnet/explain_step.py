@@ -14,18 +14,18 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from .config import check_choice
 from .errors import ConvnetError
 from .runs import eval_mode
 
 
 def step_error(probs: torch.Tensor, target: int, loss: str) -> torch.Tensor:
-    """The tutorials' total error ½Σ(t − p)² (``sse``) or cross-entropy −log p_target."""
+    """The tutorials' total error ½Σ(t − p)² (``sse``) or cross-entropy −log p_target (``loss``
+    checked by ``explain_train_step``, against the same names as ``convnet train --loss``)."""
     if loss == "sse":
         t = F.one_hot(torch.tensor([target]), probs.shape[1]).to(probs.dtype)
         return 0.5 * ((t - probs) ** 2).sum()
-    if loss == "cross-entropy":
-        return -torch.log(probs[0, target].clamp_min(1e-12))
-    raise ConvnetError(f"--loss must be sse or cross-entropy, got {loss!r}")
+    return -torch.log(probs[0, target].clamp_min(1e-12))
 
 
 def resolve_target(target: str, classes: list[str]) -> int:
@@ -64,6 +64,7 @@ def explain_train_step(model, x: torch.Tensor, target: int, classes: list[str],
         >>> e["after"]["target_probability"] > e["before"]["target_probability"]
         True
     """
+    check_choice("loss", loss)
     with eval_mode(model):  # displayed probabilities: batch norm on running statistics
         probs = model(x)
         error = step_error(probs, target, loss)

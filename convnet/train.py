@@ -1,9 +1,11 @@
 """Training by backpropagation: forward pass, error, gradients of every weight, update; repeat.
 
-``fit(TrainConfig(...))`` reads top to bottom: load the data once as tensors, build the model,
-then for each epoch shuffle by index, step through batches, evaluate on the test split, and
-write metrics and an atomic checkpoint. The default recipe (Adam, one-cycle learning rate,
-label smoothing, small random shifts) reaches >= 99 % on MNIST with LeNet-5; see the README.
+``fit(start(TrainConfig(...)))`` reads top to bottom: load the data once as tensors, build the
+model, then for each epoch shuffle by index, step through batches, evaluate on the validation
+split (``--val``, convnet/validation.py) and the test split, and write metrics (convnet/logs.py)
+and an atomic checkpoint. The default recipe (Adam, one-cycle learning rate, label smoothing,
+small random shifts) reaches >= 99 % on MNIST with LeNet-5; see the README. ``convnet.fit``
+(convnet/fitting.py) is the Python front door to the same two calls.
 """
 
 from __future__ import annotations
@@ -12,46 +14,30 @@ import math
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from . import distributed, recipes, runs
+from . import distributed, logs, recipes, runs, validation
+from .classifier import as_classifier, describe, given_model
 from .config import TrainConfig, check_config
-from .data import load_dataset
-from .data.loader import channel_stats, fit_to_model, normalize, random_flip, random_shift
+from .data.loader import random_flip, random_shift
 from .errors import ConvnetError, RunError, SpecError, TrainingError
 from .models import Network
 from .numpy_engine.trainer import NumpyTrainer
 from .registry import check_model_or_spec, create_model, list_models
-
-
-@dataclass
-class Split:
-    """One split on the device: normalised images and labels."""
-
-    x: torch.Tensor  # (N, C, H, W) float32
-    y: torch.Tensor  # (N,) int64
-
-
-@dataclass
-class Data:
-    train: Split
-    test: Split
-    classes: list[str]
-    info: dict = field(default_factory=dict)  # name, files, sizes, mean/std, framing
+from .splits import Data, Split, load_data, read_splits
 
 
 def resolve_device(name: str) -> torch.device:
+    """The device of ``--device`` (a name check_config accepted), if this machine has it."""
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ConvnetError("--device cuda: no CUDA GPU is available here (try --device cpu)")
-    if name not in ("cpu", "cuda"):
-        raise ConvnetError(f"--device must be auto, cpu or cuda, got {name!r}")
     return torch.device(name)
 
 
@@ -68,51 +54,46 @@ def build_model(cfg: TrainConfig, in_chans: int, num_classes: int, shape: tuple)
     return net
 
 
-def read_splits(cfg: TrainConfig):
-    return [load_dataset(cfg.dataset, split, cfg.data_dir, classes=cfg.classes)
-            for split in ("train", "test")]
+def resolve_precision(cfg: TrainConfig, device: torch.device) -> TrainConfig:
+    """``precision="auto"`` made concrete for ``device`` (run.json records what ran)."""
+    if cfg.precision != "auto":
+        return cfg
+    return replace(cfg, precision="bf16" if device.type == "cuda" else "fp32")
 
 
-def load_data(cfg: TrainConfig, input_shape: tuple, device: torch.device,
-              stats: tuple | None = None, splits: list | None = None) -> Data:
-    """Both splits fitted to the model's input, normalised once with the training statistics."""
-    train, test = splits or read_splits(cfg)
-    fitted = [fit_to_model(d.images, input_shape) for d in (train, test)]
-    if cfg.limit:
-        fitted[0], train.labels = fitted[0][:cfg.limit], train.labels[:cfg.limit]
-    mean, std = stats or channel_stats(fitted[0])
-    splits = [Split(normalize(x, mean, std, device), torch.as_tensor(d.labels).to(device))
-              for x, d in zip(fitted, (train, test))]
-    info = {"name": train.name, "files": {**train.files, **test.files}, "framing": train.framing,
-            "train_size": len(splits[0].y), "test_size": len(splits[1].y),
-            "native_shape": list(train.images.shape[1:]), "mean": mean, "std": std,
-            "classes": train.classes}
-    return Data(splits[0], splits[1], train.classes, info)
-
-
-def place(cfg: TrainConfig, model: Network, device: torch.device) -> Network:
+def place(cfg: TrainConfig, model: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """The model on its device, in the memory layout the torch engine trains fastest in."""
-    if cfg.precision not in ("auto", "fp32", "bf16"):
-        raise ConvnetError(f"--precision must be auto, fp32 or bf16, got {cfg.precision!r}")
-    if cfg.precision == "auto":
-        cfg.precision = "bf16" if device.type == "cuda" else "fp32"
     model = model.to(device)
     if cfg.channels_last and cfg.engine == "torch":
         model = model.to(memory_format=torch.channels_last)
     return model
 
 
+def init_from_data(model: torch.nn.Module, images: torch.Tensor, count: int = 5000) -> None:
+    """Data-dependent initialisation: every layer with an ``init_from_data`` method (airbench's
+    patch whitening) sees the first ``count`` normalised training images, before training."""
+    for layer in model.modules():
+        if hasattr(layer, "init_from_data"):
+            layer.init_from_data(images[:count])
+
+
 def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    params = model.parameters()
+    """Adam, or SGD for sgd, momentum and nesterov (the names check_config lets through).
+
+    Parameters are grouped by their ``lr_scale`` attribute (1 if absent; airbench's batch-norm
+    shifts carry 64): a group learns ``lr_scale`` times faster, with its weight decay divided by
+    the same factor so that the decay per step stays the same for every weight.
+    """
+    scales: dict[float, list] = {}
+    for p in model.parameters():
+        scales.setdefault(float(getattr(p, "lr_scale", 1.0)), []).append(p)
+    params = [{"params": ps, "lr_scale": s, "weight_decay": cfg.weight_decay / s}
+              for s, ps in scales.items()]
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-    if cfg.optimizer in ("sgd", "momentum", "nesterov"):
-        momentum = cfg.momentum if cfg.optimizer != "sgd" else 0.0
-        return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum,
-                               weight_decay=cfg.weight_decay,
-                               nesterov=cfg.optimizer == "nesterov")
-    raise ConvnetError(f"--optimizer must be sgd, momentum, nesterov or adam, got "
-                       f"{cfg.optimizer!r}")
+        return torch.optim.Adam(params, lr=cfg.lr)
+    momentum = cfg.momentum if cfg.optimizer != "sgd" else 0.0
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum,
+                           nesterov=cfg.optimizer == "nesterov")
 
 
 def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
@@ -129,12 +110,11 @@ def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
 
 
 def loss_fn(cfg: TrainConfig, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if cfg.loss == "cross-entropy":
-        return F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing)
+    """Cross-entropy, or ``sse`` (the names check_config lets through)."""
     if cfg.loss == "sse":  # the tutorials' total error, summed over classes, mean over images
         target = F.one_hot(y, logits.shape[1]).to(logits.dtype)
         return 0.5 * ((target - logits.softmax(dim=1)) ** 2).sum(dim=1).mean()
-    raise ConvnetError(f"--loss must be cross-entropy or sse, got {cfg.loss!r}")
+    return F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing or 0.0)
 
 
 def torch_step(cfg: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor],
@@ -146,7 +126,7 @@ def torch_step(cfg: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor]
     ``weight`` scales the loss that is differentiated (a rank's share of the global batch).
     """
     for group in opt.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_scale", 1.0)  # runs saved before groups had none
     if cfg.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(x.device.type, torch.bfloat16, enabled=cfg.precision == "bf16"):
@@ -159,14 +139,12 @@ def torch_step(cfg: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor]
 
 
 def numpy_trainer(cfg: TrainConfig, model: Network, opt: torch.optim.Optimizer):
-    """The NumPy engine's stepper for --engine numpy, None for torch; bad names raise."""
-    if cfg.engine not in ("torch", "numpy"):
-        raise ConvnetError(f"--engine must be torch or numpy, got {cfg.engine!r}")
+    """The NumPy engine's stepper for --engine numpy, None for torch."""
     return NumpyTrainer(cfg, model, opt) if cfg.engine == "numpy" else None
 
 
 @torch.inference_mode()
-def evaluate_split(cfg: TrainConfig, model: Network, split: Split, batch: int = 200,
+def evaluate_split(cfg: TrainConfig, model: torch.nn.Module, split: Split, batch: int = 200,
                    flip: bool = False) -> tuple[float, float, float | None]:
     """(mean loss, accuracy, flip accuracy) over a whole split, in eval mode, in fp32.
 
@@ -175,7 +153,7 @@ def evaluate_split(cfg: TrainConfig, model: Network, split: Split, batch: int = 
     Batches of 200 in the training layout: resnet20 runs 1.8x faster on this CPU than in
     batches of 1,000, whose activations no longer fit the caches (measured, docs/performance.md).
     """
-    model.eval()
+    model = as_classifier(model, tuple(split.x.shape[1:])).eval()
     loss_sum = torch.zeros((), device=split.x.device)
     correct = torch.zeros((), device=split.x.device, dtype=torch.long)
     correct_flip = torch.zeros((), device=split.x.device, dtype=torch.long)
@@ -206,7 +184,7 @@ class Run:
 
     cfg: TrainConfig
     rundir: Path
-    model: Network
+    model: torch.nn.Module  # a Network, or any module mapping images to logits
     optimizer: torch.optim.Optimizer
     data: Data
     device: torch.device
@@ -216,37 +194,54 @@ class Run:
     lock: runs.RunLock | None = None  # rank 0's hold on rundir until fit() ends
 
     def __post_init__(self):
-        self.forward = distributed.wrap(self.model, self.device)  # images -> logits
+        self.input_shape = tuple(self.data.train.x.shape[1:])  # what the model is fed
+        net = as_classifier(self.model, self.input_shape)
+        self.forward = distributed.wrap(net, self.device)  # images -> logits
 
 
-def new_rundir(cfg: TrainConfig) -> tuple[Path, runs.RunLock]:
+def new_rundir(cfg: TrainConfig, model: torch.nn.Module | None = None
+               ) -> tuple[Path, runs.RunLock]:
     """--out (never replacing a run with a checkpoint), else the first free
     runs/<model>-<data>[-k]; made and locked for this process (``runs.claim_rundir``)."""
     if cfg.out:
         return runs.claim_rundir(Path(cfg.out))
-    base = cfg.model if cfg.model in list_models() else "spec"
+    base = (type(model).__name__.lower() if model is not None and not isinstance(model, Network)
+            else cfg.model if cfg.model in list_models() else "spec")
     return runs.claim_rundir(Path(f"runs/{base}-{Path(cfg.dataset).name}"), numbered=True)
 
 
-def start(cfg: TrainConfig) -> Run:
-    """A fresh run: data, model (seeded init), optimizer, then its locked folder and manifest."""
+def start(cfg: TrainConfig, model: torch.nn.Module | None = None) -> Run:
+    """A fresh run: data, model (seeded init, or ``model`` as given: a ``Network`` or any module
+    mapping images to logits, trained in place), optimizer, then its locked folder and manifest.
+
+    The whole config is checked before any data is read and again, with the recipe filled in,
+    before any file is written.
+    """
+    rank, ranks = distributed.world()
+    cfg = replace(cfg, distributed=ranks) if ranks > 1 else cfg  # torchrun's world, recorded
     check_config(cfg)
     device = resolve_device(cfg.device)
-    rank, ranks = distributed.world()
+    if cfg.tensorboard and rank == 0:
+        logs.require_tensorboard()
+    if model is None:
+        check_model_or_spec(cfg.model)  # before any data is loaded (or downloaded)
     if ranks > 1:
-        if cfg.engine != "torch":
-            raise ConvnetError("--distributed needs --engine torch (the NumPy engine is one process)")
         device = distributed.setup(device)
-        cfg.distributed = ranks  # torchrun's world, recorded in run.json
-    check_model_or_spec(cfg.model)  # before any data is loaded (or downloaded)
     splits = read_splits(cfg)
-    c, h, w = splits[0].images.shape[1:]
-    cfg, run_recipe = recipes.resolve(cfg, recipes.kind_of(cfg.dataset, c))
+    shape = tuple(splits[0].images.shape[1:])
+    cfg, run_recipe = recipes.resolve(cfg, recipes.kind_of(cfg.dataset, shape[0]))
     check_config(cfg)  # the recipe's values too (a model's recipe may be wrong)
-    model = build_model(cfg, c, len(splits[0].classes), (c, h, w))
-    data = load_data(cfg, model.input_shape, device, splits=splits)
+    cfg = resolve_precision(cfg, device)
+    classes = len(splits[0].classes)
+    if model is None:
+        model = build_model(cfg, shape[0], classes, shape)
+    else:
+        shape = tuple(cfg.input_shape or shape)
+        model = given_model(model, getattr(model, "input_shape", shape), classes, cfg.dataset)
+    data = load_data(cfg, getattr(model, "input_shape", shape), device, splits=splits)
+    init_from_data(model, data.train.x)
     model = place(cfg, model, device)
-    rundir, lock = new_rundir(cfg) if rank == 0 else (Path(cfg.out or "."), None)
+    rundir, lock = new_rundir(cfg, model) if rank == 0 else (Path(cfg.out or "."), None)
     with runs.released_on_error(lock):
         run = Run(cfg, rundir, model, make_optimizer(cfg, model), data, device, rank=rank,
                   recipe=run_recipe, lock=lock)
@@ -283,7 +278,8 @@ def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True,
            **flags) -> Run:
     """Reopen a run at its last checkpoint (a run killed before one: at its seeded start),
     locked for this process. ``epochs`` may extend it; of the other config fields given again,
-    only ``data_dir`` (same bytes) and ``device`` may differ (``runs.check_resume_flags``)."""
+    only ``data_dir`` (same bytes) and ``device`` may differ (``runs.check_resume_flags``).
+    A run with ``--val`` holds out the same images again (they depend on the seed only)."""
     rundir = Path(rundir)
     if distributed.world()[1] > 1:
         raise ConvnetError("--resume runs in one process; start it without torchrun (the global "
@@ -293,11 +289,14 @@ def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True,
         saved = runs.read_manifest(rundir)
         changes = runs.check_resume_flags(rundir, saved["config"], flags)
         cfg = TrainConfig(**{**saved["config"], **changes, "progress": progress})
-        cfg.epochs = cfg.epochs if epochs is None else epochs
+        cfg = cfg if epochs is None else replace(cfg, epochs=epochs)
         channels = saved["model"]["input_shape"][0]  # old runs lack fields: their recipe's
         cfg, recipe = recipes.resolve(cfg, recipes.kind_of(cfg.dataset, channels))
         check_config(cfg)
         device = resolve_device(cfg.device)
+        if cfg.tensorboard:
+            logs.require_tensorboard()
+        cfg = resolve_precision(cfg, device)
         torch.manual_seed(cfg.seed)  # start()'s initial weights, if there is no checkpoint
         model = place(cfg, runs.build_model(saved["model"]), device)
         optim_state, meta = runs.restore(rundir, model, cfg.epochs)
@@ -308,12 +307,14 @@ def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True,
         runs.load_optimizer(optimizer, optim_state)
         done = int(meta.get("epoch", 0))
         runs.reconcile_metrics(rundir, done, meta)  # rows past the checkpoint are replayed
+        logs.write_csv(rundir, runs.read_metrics(rundir))
         return Run(cfg, rundir, model, optimizer, data, device, done,
                    recipe=saved.get("recipe") or recipe, lock=lock)
 
 
 def manifest(run: Run, status: str, final: dict | None = None) -> dict:
-    return {"format": runs.FORMAT, "status": status, "model": runs.describe_model(run.model),
+    return {"format": runs.FORMAT, "status": status,
+            "model": describe(run.model, run.input_shape, len(run.data.classes)),
             "dataset": run.data.info, "config": asdict(run.cfg), "recipe": run.recipe,
             "seed": run.cfg.seed,
             "device": str(run.device), "threads": torch.get_num_threads(),
@@ -335,21 +336,27 @@ def train_config(cfg: TrainConfig) -> dict:
 
 
 def fit(run: Run) -> dict:
-    """Train ``run`` to its last epoch; its final metrics (rank 0), after writing run.json;
-    the run's lock is released at the end, also after an error or Ctrl-C."""
+    """Train ``run`` to its last epoch (or until ``--early-stop``); what it delivers
+    (``validation.final``: rank 0) after writing run.json; the run's lock is released at the
+    end, also after an error or Ctrl-C."""
     threads = torch.get_num_threads()
+    board = (logs.TensorBoard(run.cfg.tensorboard, run.start_epoch)
+             if run.cfg.tensorboard and run.rank == 0 else None)
     try:
         numpy_engine = numpy_trainer(run.cfg, run.model, run.optimizer)  # None: torch autograd
         if numpy_engine:  # torch only slices and shifts batches then; its idle threads,
             torch.set_num_threads(1)  # spinning, would fight NumPy's BLAS threads (1.57x slower)
-        row = train_epochs(run, numpy_engine)
+        train_epochs(run, numpy_engine, board)
         if run.rank:
             return {}
-        final = row or (runs.read_metrics(run.rundir) or [{}])[-1]
+        history = runs.read_metrics(run.rundir)
+        final = validation.final(history, run.cfg.epochs) if history else {}
         runs.write_json(run.rundir / runs.MANIFEST, manifest(run, "finished", final))
         return {"rundir": str(run.rundir), **final}
     finally:
         torch.set_num_threads(threads)  # the caller's setting is theirs
+        if board:
+            board.close()
         if run.lock:
             run.lock.release()
 
@@ -360,11 +367,42 @@ def flip_note(row: dict) -> str:
     return "" if flip is None else f" (with flips {flip:.2%})"
 
 
-def train_epochs(run: Run, numpy_engine: NumpyTrainer | None) -> dict:
-    """The training loop: per epoch shuffle, forward, error, backward, update; then evaluate.
+def end_epoch(run: Run, history: list[dict], row: dict, seconds: float, lr: float,
+              board: logs.TensorBoard | None) -> bool:
+    """Complete the epoch's ``row`` (train metrics) with the validation and test metrics, then
+    write the epoch: best weights, checkpoint, metrics (jsonl, csv), TensorBoard and the
+    progress line. Whether to stop early. Rank 0 only."""
+    cfg, model = run.cfg, run.model
+    if run.data.val is not None:
+        row["val_loss"], row["val_accuracy"], _ = evaluate_split(cfg, model, run.data.val)
+    row["test_loss"], row["test_accuracy"], flip_acc = evaluate_split(
+        cfg, model, run.data.test, flip=cfg.flip)
+    row["seconds"], row["lr"] = round(seconds, 3), lr
+    if flip_acc is not None:  # a run trained on mirror images: also judged with them
+        row["test_accuracy_flip"] = flip_acc
+    history.append(row)
+    if run.data.val is not None and validation.best_row(history) is row:
+        validation.save_best(run.rundir, model, row)  # before the checkpoint that carries row
+    # The checkpoint carries its row: if the metrics write fails (full disk, kill),
+    # resume puts the row back (runs.reconcile_metrics) instead of losing the epoch.
+    runs.save_checkpoint(run.rundir, model, run.optimizer, {"epoch": row["epoch"], "metrics": row})
+    runs.append_metrics(run.rundir, row)
+    logs.write_csv(run.rundir, history)
+    if board:
+        board.log_epoch(row, model)
+    if cfg.progress:
+        val = (f"val loss {row['val_loss']:.4f} acc {row['val_accuracy']:.2%}  "
+               if "val_loss" in row else "")
+        tqdm.write(f"epoch {row['epoch']}/{cfg.epochs}  train loss {row['train_loss']:.4f} "
+                   f"acc {row['train_accuracy']:.2%}  {val}test loss {row['test_loss']:.4f} "
+                   f"acc {row['test_accuracy']:.2%}{flip_note(row)}  {row['seconds']:.1f} s")
+    return validation.should_stop(history, cfg.early_stop)
 
-    Returns the last epoch's metrics row ({} if there was nothing left to train).
-    """
+
+def train_epochs(run: Run, numpy_engine: NumpyTrainer | None,
+                 board: logs.TensorBoard | None = None) -> None:
+    """The training loop: per epoch shuffle, forward, error, backward, update; then evaluate
+    and write the epoch (``end_epoch``), stopping early when it says so."""
     cfg, model, opt, train = run.cfg, run.model, run.optimizer, run.data.train
     n, bs = len(train.y), cfg.batch_size
     steps = math.ceil(n / bs)
@@ -374,7 +412,8 @@ def train_epochs(run: Run, numpy_engine: NumpyTrainer | None) -> dict:
     history = runs.read_metrics(run.rundir) if run.rank == 0 else []
     seconds = history[-1]["seconds"] if history else 0.0
     check_every = 1 if run.device.type == "cpu" else 50  # .item() syncs a GPU: check less often
-    row: dict = {}
+    if validation.should_stop(history, cfg.early_stop):  # resumed after stopping early
+        return
     for epoch in range(run.start_epoch, cfg.epochs):
         gen = epoch_generator(cfg, epoch)
         perm = torch.randperm(n, generator=gen).to(run.device)
@@ -403,21 +442,9 @@ def train_epochs(run: Run, numpy_engine: NumpyTrainer | None) -> dict:
         if numpy_engine:  # weights and moments back into torch for evaluation and checkpoint
             numpy_engine.sync()
         loss_sum, correct = distributed.total(loss_sum, correct)
-        if run.rank:  # rank 0 evaluates and writes; the others go on to the next epoch
-            continue
-        test_loss, test_acc, flip_acc = evaluate_split(cfg, model, run.data.test, flip=cfg.flip)
         row = {"epoch": epoch + 1, "train_loss": loss_sum.item() / n,
-               "train_accuracy": correct.item() / n, "test_loss": test_loss,
-               "test_accuracy": test_acc, "seconds": round(seconds, 3),
-               "lr": learning_rate(cfg, (epoch + 1) * steps - 1, total)}
-        if flip_acc is not None:  # a run trained on mirror images: also judged with them
-            row["test_accuracy_flip"] = flip_acc
-        # The checkpoint carries its row: if the metrics write fails (full disk, kill),
-        # resume puts the row back (runs.reconcile_metrics) instead of losing the epoch.
-        runs.save_checkpoint(run.rundir, model, opt, {"epoch": epoch + 1, "metrics": row})
-        runs.append_metrics(run.rundir, row)
-        if cfg.progress:
-            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}  train loss {row['train_loss']:.4f} "
-                       f"acc {row['train_accuracy']:.2%}  test loss {test_loss:.4f} "
-                       f"acc {test_acc:.2%}{flip_note(row)}  {seconds:.1f} s")
-    return row
+               "train_accuracy": correct.item() / n}
+        lr = learning_rate(cfg, (epoch + 1) * steps - 1, total)
+        stop = end_epoch(run, history, row, seconds, lr, board) if run.rank == 0 else False
+        if cfg.early_stop and distributed.total(torch.tensor(float(stop), device=run.device))[0]:
+            break  # every rank stops where rank 0 did

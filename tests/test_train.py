@@ -1,13 +1,16 @@
 """The trainer: a short real-MNIST run beats 95 %, and its pieces behave as documented."""
 
 import json
+from dataclasses import asdict
 
 import pytest
 import torch
 
+import convnet
+from convnet.config import CHOICES
 from convnet.data.loader import random_shift
 from convnet.errors import ConvnetError
-from convnet.train import TrainConfig, check_config, learning_rate, loss_fn, resume, start
+from convnet.train import TrainConfig, check_config, fit, learning_rate, loss_fn, resume, start
 
 
 def test_short_real_mnist_run_beats_95_percent(mnist_run):
@@ -62,6 +65,16 @@ def test_random_shift_moves_whole_images_and_fills_the_border():
     ("weight_decay", -0.1, "--weight-decay must be a finite number >= 0, got -0.1"),
     ("label_smoothing", 2.0, "--label-smoothing must be a finite number in [0, 1), got 2.0"),
     ("schedule", "cosine", "--schedule must be onecycle or constant, got 'cosine'"),
+    ("loss", "mse", "--loss must be cross-entropy or sse, got 'mse'"),
+    ("optimizer", "rmsprop", "--optimizer must be sgd, momentum, nesterov or adam, got 'rmsprop'"),
+    ("device", "tpu", "--device must be auto, cpu or cuda, got 'tpu'"),
+    ("precision", "fp16", "--precision must be auto, fp32 or bf16, got 'fp16'"),
+    ("engine", "jax", "--engine must be torch or numpy, got 'jax'"),
+    ("val", 0, "--val must be a number of images (>= 1) or a fraction between 0 and 1 (e.g. "
+               "0.1), got 0"),
+    ("val", 1.0, "--val must be a number of images (>= 1) or a fraction between 0 and 1 (e.g. "
+                 "0.1), got 1.0"),
+    ("early_stop", 0, "--early-stop must be a whole number >= 1, got 0"),
 ])
 def test_impossible_numbers_are_refused_before_any_work(field, value, message, tmp_path):
     cfg = TrainConfig(**{field: value}, data_dir=str(tmp_path / "nothing-here"),
@@ -81,3 +94,45 @@ def test_the_defaults_and_the_edges_of_each_range_pass():
 def test_resume_with_zero_epochs_is_refused(tiny_run):
     with pytest.raises(ConvnetError, match="--epochs"):
         resume(tiny_run, epochs=0, progress=False)
+
+
+@pytest.mark.parametrize("config, message", [
+    ({"early_stop": 2}, "--early-stop 2 needs a validation split to watch"),
+    ({"engine": "numpy", "optimizer": "nesterov"},
+     "--engine numpy supports --optimizer sgd, momentum or adam, got 'nesterov'"),
+    ({"engine": "numpy", "distributed": 2}, "--distributed needs --engine torch"),
+])
+def test_settings_that_do_not_go_together_are_refused_before_any_work(config, message, tmp_path):
+    with pytest.raises(ConvnetError, match=message):
+        start(TrainConfig(**config, data_dir=str(tmp_path / "nothing-here"),
+                          out=str(tmp_path / "r")))
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_bad_loss_through_the_python_api_fails_before_run_json_is_written(tiny_data, tmp_path):
+    # it used to fail at the first batch, after the run folder and its run.json were written
+    for call in (lambda: start(TrainConfig(loss="hinge", data_dir=str(tiny_data),
+                                           out=str(tmp_path / "r"), progress=False)),
+                 lambda: convnet.fit("lenet5", data_dir=str(tiny_data), loss="hinge",
+                                     out=str(tmp_path / "r"), progress=False)):
+        with pytest.raises(ConvnetError, match="--loss must be cross-entropy or sse"):
+            call()
+        assert not (tmp_path / "r").exists()
+
+
+def test_every_choice_is_accepted():
+    for name, values in CHOICES.items():
+        for value in values:
+            check_config(TrainConfig(**{name: value}))
+
+
+def test_start_resolves_a_new_config_and_leaves_the_callers_alone(tiny_data, tmp_path):
+    cfg = TrainConfig(data_dir=str(tiny_data), epochs=1, limit=64, precision="auto",
+                      out=str(tmp_path / "r"), progress=False)
+    before = asdict(cfg)
+    run = start(cfg)
+    fit(run)
+    assert asdict(cfg) == before  # precision "auto" and the recipe were resolved in a copy
+    assert run.cfg.precision == "fp32" and run.cfg.optimizer == "adam"
+    saved = json.loads((tmp_path / "r" / "run.json").read_text())["config"]
+    assert saved["precision"] == "fp32"  # run.json records what ran

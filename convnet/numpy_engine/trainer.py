@@ -25,7 +25,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..errors import ConvnetError
 from .losses import cross_entropy, sse
 from .network import NumpyNetwork
 from .optim import SGD, Adam
@@ -35,19 +34,17 @@ class NumpyTrainer:
     """The NumPy twin of a torch model + optimizer pair, stepped with torch tensors in and out.
 
     Args:
-        cfg (TrainConfig): reads optimizer, momentum, weight_decay, loss, label_smoothing, seed.
+        cfg (TrainConfig): reads optimizer, momentum, weight_decay, loss, label_smoothing, seed;
+            its names were checked by ``config.check_config`` (which refuses nesterov here).
         model (Network): the torch model; its current weights are copied in.
         torch_opt (torch.optim.Optimizer): its state (Adam moments, SGD momentum buffers), if
             any (a resumed run), is copied in; ``sync`` writes the NumPy state back to it.
 
     Raises:
-        ConvnetError: for an unknown optimizer or loss name.
         ModelError: for a model with a layer the NumPy engine does not have.
     """
 
     def __init__(self, cfg, model: torch.nn.Module, torch_opt: torch.optim.Optimizer):
-        if cfg.loss not in ("cross-entropy", "sse"):
-            raise ConvnetError(f"--loss must be cross-entropy or sse, got {cfg.loss!r}")
         self.cfg, self.model, self.torch_opt = cfg, model, torch_opt
         self.net = NumpyNetwork.from_torch(model, seed=cfg.seed)
         self.opt = make_numpy_optimizer(cfg, self.net.params)
@@ -60,10 +57,10 @@ class NumpyTrainer:
         self.net.train(True)
         labels = y.cpu().numpy()
         logits = self.net.logits(x.detach().cpu().numpy())  # (N, C, H, W) -> (N, K)
-        if self.cfg.loss == "cross-entropy":
-            loss, dlogits = cross_entropy(logits, labels, self.cfg.label_smoothing)
-        else:
+        if self.cfg.loss == "sse":
             loss, dlogits = sse(logits, labels)
+        else:  # cross-entropy, the only other loss check_config lets through
+            loss, dlogits = cross_entropy(logits, labels, self.cfg.label_smoothing)
         self.net.backward(dlogits)
         self.opt.lr = lr
         self.opt.step(self.net.grads)
@@ -79,14 +76,12 @@ class NumpyTrainer:
 
 
 def make_numpy_optimizer(cfg, params: dict[str, np.ndarray]) -> SGD | Adam:
-    """The NumPy twin of ``train.make_optimizer`` (its learning rate is set at every step)."""
+    """The NumPy twin of ``train.make_optimizer`` (its learning rate is set at every step) for
+    adam, sgd or momentum (``config.check_config`` refuses the others with --engine numpy)."""
     if cfg.optimizer == "adam":
         return Adam(params, lr=0.0, weight_decay=cfg.weight_decay)
-    if cfg.optimizer in ("sgd", "momentum"):
-        momentum = cfg.momentum if cfg.optimizer == "momentum" else 0.0
-        return SGD(params, lr=0.0, momentum=momentum, weight_decay=cfg.weight_decay)
-    raise ConvnetError(f"--engine numpy supports --optimizer sgd, momentum or adam, got "
-                       f"{cfg.optimizer!r}")
+    momentum = cfg.momentum if cfg.optimizer == "momentum" else 0.0
+    return SGD(params, lr=0.0, momentum=momentum, weight_decay=cfg.weight_decay)
 
 
 def save_optimizer_state(opt: SGD | Adam, torch_opt: torch.optim.Optimizer,

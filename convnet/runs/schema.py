@@ -283,7 +283,9 @@ METRICS_ROW = Fields({"epoch": Int(1, MAX_EPOCHS), "train_loss": Num(finite=Fals
                       "test_loss": Num(finite=False), "train_accuracy": Num(0, 1),
                       "test_accuracy": Num(0, 1), "seconds": Num(0),
                       "lr": Optional(Num(finite=False)),
-                      "test_accuracy_flip": Optional(Num(0, 1))},
+                      "test_accuracy_flip": Optional(Num(0, 1)),
+                      "val_loss": Optional(Num(finite=False)),  # with --val only
+                      "val_accuracy": Optional(Num(0, 1))},
                      required=("epoch", "train_loss", "train_accuracy", "test_loss",
                                "test_accuracy", "seconds"))
 CHECKPOINT_META = Fields({"epoch": Int(0, MAX_EPOCHS), "metrics": Optional(METRICS_ROW)})
@@ -328,6 +330,10 @@ def check_manifest(manifest, source: str) -> dict:
     check(manifest, manifest_rule(), source)
     model, dataset = manifest["model"], manifest["dataset"]
     if not (model.get("name") or model.get("spec")):
+        if isinstance(model.get("module"), str):  # trained by convnet.fit(a torch.nn.Module)
+            refuse(source, f"the model is a Python class ({model['module'][:80]}) that only its "
+                           "own code can rebuild; load the run's weights into it in Python "
+                           "(README, Python API)")
         refuse(source, "model has neither a name nor a spec: nothing to rebuild")
     check_preprocessing(dataset, model["input_shape"][0], model["num_classes"], source)
     return manifest
