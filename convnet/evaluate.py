@@ -14,6 +14,21 @@ from .errors import ConvnetError, DataError
 from .runs import atomic_write, eval_mode, load_model
 
 
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Count each (true class, predicted class) pair: row = true class, column = predicted.
+
+    Shape:
+        labels (N,), predicted (N,) ints in 0..num_classes-1 -> (num_classes, num_classes) int64.
+
+    Example:
+        >>> confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 1]), 3).tolist()
+        [[1, 1, 0], [0, 1, 0], [0, 1, 0]]
+    """
+    confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(confusion, (np.asarray(labels), np.asarray(predicted)), 1)
+    return confusion
+
+
 @dataclass
 class Evaluation:
     dataset: str
@@ -103,12 +118,10 @@ def evaluate_model(model, manifest: dict, dataset: str | None = None,
     if len(data.classes) != len(info["classes"]):
         raise DataError(f"{name} has {len(data.classes)} classes but the run was trained on "
                         f"{len(info['classes'])} ({info['name']})")
-    k = len(info["classes"])
-    confusion = np.zeros((k, k), dtype=np.int64)
     scores = batched_logits(model, x, batch).softmax(dim=1)
     if flip:
         scores += batched_logits(model, x.flip(3), batch).softmax(dim=1)
-    np.add.at(confusion, (data.labels, scores.argmax(dim=1).numpy()), 1)
+    confusion = confusion_matrix(data.labels, scores.argmax(dim=1).numpy(), len(info["classes"]))
     return Evaluation(name, list(info["classes"]), confusion, flip)
 
 

@@ -12,10 +12,10 @@ shows for the same image; the caller's training flags are restored afterwards.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from .config import check_choice
 from .errors import ConvnetError
+from .layers.losses import sse
 from .runs import eval_mode
 
 
@@ -23,8 +23,7 @@ def step_error(probs: torch.Tensor, target: int, loss: str) -> torch.Tensor:
     """The tutorials' total error ½Σ(t − p)² (``sse``) or cross-entropy −log p_target (``loss``
     checked by ``explain_train_step``, against the same names as ``convnet train --loss``)."""
     if loss == "sse":
-        t = F.one_hot(torch.tensor([target]), probs.shape[1]).to(probs.dtype)
-        return 0.5 * ((t - probs) ** 2).sum()
+        return sse(probs, torch.tensor([target]))
     return -torch.log(probs[0, target].clamp_min(1e-12))
 
 

@@ -38,6 +38,21 @@ class Prediction:
         return ", ".join(f"{k}: {p:.2f}" for k, p in self.top)
 
 
+def top_k(probs: np.ndarray, classes: list[str], k: int | None = None
+          ) -> list[tuple[int, str, float]]:
+    """The ``k`` most probable classes, most probable first, as (index, name, probability).
+
+    Equal probabilities keep the class order (a stable sort), so a ranking is the same on every
+    run and in every view: ``predict --top``, the web page and the report. ``k`` None: all.
+
+    Example:
+        >>> top_k(np.array([0.2, 0.5, 0.2, 0.1]), ["a", "b", "c", "d"], 3)
+        [(1, 'b', 0.5), (0, 'a', 0.2), (2, 'c', 0.2)]
+    """
+    order = np.argsort(-np.asarray(probs), kind="stable")[:k]
+    return [(int(i), classes[i], float(probs[i])) for i in order]
+
+
 class Predictor:
     """A trained model plus the exact preprocessing of its training data.
 
@@ -137,8 +152,7 @@ class Predictor:
         k = min(top, len(self.classes))
         out = []
         for item, p in zip(items, probs):
-            order = np.argsort(-p, kind="stable")[:k]
-            ranked = [(self.classes[i], float(p[i])) for i in order]
+            ranked = [(name, q) for _, name, q in top_k(p, self.classes, k)]
             name = str(item) if isinstance(item, (str, Path)) else None
             out.append(Prediction(ranked[0][0], ranked[0][1], ranked, name))
         return out[0] if single else out

@@ -26,6 +26,7 @@ from .classifier import as_classifier, describe, given_model
 from .config import TrainConfig, check_config
 from .data.loader import random_flip, random_shift
 from .errors import ConvnetError, RunError, SpecError, TrainingError
+from .layers.losses import sse
 from .models import Network
 from .numpy_engine.trainer import NumpyTrainer
 from .registry import check_model_or_spec, create_model, list_models
@@ -112,8 +113,7 @@ def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
 def loss_fn(cfg: TrainConfig, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Cross-entropy, or ``sse`` (the names check_config lets through)."""
     if cfg.loss == "sse":  # the tutorials' total error, summed over classes, mean over images
-        target = F.one_hot(y, logits.shape[1]).to(logits.dtype)
-        return 0.5 * ((target - logits.softmax(dim=1)) ** 2).sum(dim=1).mean()
+        return sse(logits.softmax(dim=1), y)
     return F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing or 0.0)
 
 

@@ -35,7 +35,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConvnetError
-from ..evaluate import Evaluation, batched_logits, plot_confusion, prepared_split
+from ..evaluate import (Evaluation, batched_logits, confusion_matrix, plot_confusion,
+                        prepared_split)
+from ..predict import top_k
 from ..runs import atomic_write, load_model, read_metrics
 from ..summary import summarize
 from .capture import capture, named_layers
@@ -142,8 +144,7 @@ def default_inputs(ts: ScoredSplit) -> list[int]:
 
 
 def _top3(ts: ScoredSplit, i: int) -> str:
-    order = np.argsort(-ts.probs[i], kind="stable")[:3]
-    return ", ".join(f"{ts.classes[k]} {ts.probs[i, k]:.2f}" for k in order)
+    return ", ".join(f"{name} {q:.2f}" for _, name, q in top_k(ts.probs[i], ts.classes, 3))
 
 
 def summary_section(model) -> str:
@@ -192,9 +193,7 @@ def curves_section(metrics: list[dict], tmp: Path) -> str:
 
 
 def confusion_section(ts: ScoredSplit, dataset: str, tmp: Path) -> str:
-    k = len(ts.classes)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (ts.labels, ts.predicted), 1)  # row = true, column = predicted
+    confusion = confusion_matrix(ts.labels, ts.predicted, len(ts.classes))
     ev = Evaluation(dataset, ts.classes, confusion)
     png = plot_confusion(ev, tmp / "confusion.png")
     matrix = _table(["true \\ predicted", *ts.classes],

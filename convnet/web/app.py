@@ -37,7 +37,7 @@ from pydantic import BaseModel, Field
 from ..data.preprocess import REDUCING_GAP, decode_keep
 from ..errors import RunError
 from ..explain import parse_matrix, tidy
-from ..predict import Predictor
+from ..predict import Predictor, top_k
 from ..viz.capture import capture
 from ..viz.filters import (MAX_COLS, MAX_ROWS, MIN_SIMILARITY, colour_filter, conv_weight,
                            kernel_match)
@@ -160,12 +160,17 @@ def check_kernel(kernel: str | list[list[float]]) -> list[list[float]]:
 
 # ----------------------------------------------------------------------------- encoding
 
-def as_uint8(a: np.ndarray) -> tuple[str, float, float]:
-    """Values -> (base64 of uint8 scaled lo..hi, lo, hi): 1 byte a value, enough to draw."""
+def as_uint8(a: np.ndarray) -> tuple[bytes, float, float]:
+    """Values -> (uint8 bytes scaled lo..hi, lo, hi): 1 byte a value, enough to draw."""
     lo, hi = float(a.min()), float(a.max())  # in float64: hi - lo may overflow float32
     q = (np.zeros(a.shape, np.uint8) if hi <= lo else
          np.rint((a.astype(np.float64) - lo) * (255.0 / (hi - lo))))
-    return base64.b64encode(q.astype(np.uint8).tobytes()).decode(), lo, hi
+    return q.astype(np.uint8).tobytes(), lo, hi
+
+
+def b64(raw: bytes) -> str:
+    """Bytes as the base64 text JSON carries."""
+    return base64.b64encode(raw).decode()
 
 
 def encode(name: str, t: torch.Tensor) -> dict:
@@ -182,13 +187,12 @@ def encode(name: str, t: torch.Tensor) -> dict:
         shown = max(1, min(c, MAX_MAPS, MAX_VALUES // (h * w)))
         parts = [as_uint8(a[i]) for i in range(shown)]
         layer.update(shown=shown, lo=[p[1] for p in parts], hi=[p[2] for p in parts],
-                     data=base64.b64encode(b"".join(base64.b64decode(p[0]) for p in parts))
-                     .decode())
+                     data=b64(b"".join(p[0] for p in parts)))
     else:
         a = a.reshape(-1)  # (K,) already; any other rank is drawn flat
         shown = min(len(a), MAX_UNITS)
         data, lo, hi = as_uint8(a[:shown])
-        layer.update(shown=shown, lo=[lo], hi=[hi], data=data)
+        layer.update(shown=shown, lo=[lo], hi=[hi], data=b64(data))
     return layer
 
 
@@ -198,14 +202,13 @@ def rgb_of(run: Served, x: np.ndarray) -> str:
     std = np.asarray(run.predictor.std, np.float32).reshape(-1, 1, 1)
     pixels = np.clip((x * std + mean) * 255.0, 0, 255).astype(np.uint8)  # (C, H, W)
     pixels = np.repeat(pixels, 3, axis=0) if pixels.shape[0] == 1 else pixels[:3]
-    return base64.b64encode(pixels.transpose(1, 2, 0).tobytes()).decode()  # -> (H, W, 3)
+    return b64(pixels.transpose(1, 2, 0).tobytes())  # -> (H, W, 3)
 
 
 def prediction(run: Served, x: np.ndarray) -> dict:
     p = run.predictor.probabilities(x[None])[0]  # (C, H, W) -> (1, C, H, W) -> (K,)
-    order = np.argsort(-p, kind="stable")
-    top = [{"label": run.predictor.classes[i], "index": int(i), "probability": float(p[i])}
-           for i in order]
+    top = [{"label": name, "index": i, "probability": q}
+           for i, name, q in top_k(p, run.predictor.classes)]
     return {"label": top[0]["label"], "probability": top[0]["probability"],
             "second": top[1] if len(top) > 1 else None, "top": top,
             "probabilities": [float(v) for v in p]}
@@ -332,7 +335,6 @@ def filters_of(info: LayerInfo) -> dict:
         layer["nearest"] = [kernel_match(w[r].numpy()) for r in range(rows)]  # all channels
         layer["min_similarity"] = MIN_SIMILARITY
     if info.source == "input" and c_in == 3:  # an RGB image: each filter as one colour picture
-        layer["colour"] = [base64.b64encode(np.rint(colour_filter(w[r].numpy()) * 255)
-                                            .astype(np.uint8).tobytes()).decode()
-                           for r in range(rows)]  # (kh, kw, 3) uint8, row-major
+        layer["colour"] = [b64(np.rint(colour_filter(w[r].numpy()) * 255).astype(np.uint8)
+                               .tobytes()) for r in range(rows)]  # (kh, kw, 3) uint8, row-major
     return layer
