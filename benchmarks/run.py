@@ -30,7 +30,10 @@ ARGS = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ARGS.add_argument("--data", default=os.environ.get("CONVNET_DATA"), help="dataset directory")
 ARGS.add_argument("--baseline-epochs", type=int, default=10,
                   help="give the plain loop this many epochs to reach 99 %% (default: 10)")
-ARGS.add_argument("--json", action="store_true")
+ARGS.add_argument("--cifar-runs", nargs="+", metavar="RUNDIR",
+                  help="finished `convnet train airbench94 --dataset cifar10 --seed S` runs: add "
+                       "the CIFAR-10 94 %% row (benchmarks.cifar_record trains them: ~1 hour)")
+ARGS.add_argument("--json", action="store_true", help="print the result as JSON")
 
 GOALS = {  # name: (target, how to compare) -- the goals
     "time to 99.0 % (s)": (10.0, "at most"),
@@ -39,6 +42,7 @@ GOALS = {  # name: (target, how to compare) -- the issue's goals
     "inference batch 1 (img/s)": (15_000, "at least"),
     "NumPy engine vs torch engine (x slower)": (3.0, "at most"),
     "GPU time to 99.0 % (s)": (0.5, "at most"),
+    "CIFAR-10 mean accuracy, airbench94 (%)": (94.0, "at least"),
 }
 
 
@@ -85,6 +89,14 @@ def rows(args) -> tuple[list[dict], dict]:
         gpu = measure("train_speed", *data, "--device", "cuda")
         out.append(row("GPU time to 99.0 % (s)", gpu["seconds"], None,
                        note=torch.cuda.get_device_name()))
+    limit = measure("peak")
+    out.append(row("machine peak bf16 / fp32 (GFLOP/s)", limit["bf16_gflops"],
+                   limit["fp32_gflops"], note="2,048^3 matrix product, benchmarks.peak"))
+    if args.cifar_runs:
+        cifar = measure("cifar_record", "--runs", *args.cifar_runs)
+        out.append(row("CIFAR-10 mean accuracy, airbench94 (%)", 100 * cifar["mean_flip"], None,
+                       note=f"{len(cifar['rows'])} seeds, test-time flips; slowest "
+                            f"{cifar['max_minutes']:.1f} min of training (goal <= 20)"))
     memory = {"training": ours["peak_rss_mb"], "plain loop": plain["peak_rss_mb"],
               "inference": infer["peak_rss_mb"]}
     return out, {"recipe": ours["recipe"], "peak_rss_mb": memory,

@@ -7,4 +7,4 @@ from .registry import ModelInfo, check_model_or_spec, create_model, list_models,
 
 __all__ = ["ModelInfo", "Network", "check_model_or_spec", "create_model", "list_models",
            "model_info"]
-from . import alexnet, densenet, googlenet, resnet, small, vgg  # noqa: F401, E402
+from . import airbench, alexnet, densenet, googlenet, resnet, small, vgg  # noqa: F401, E402
