@@ -1,8 +1,9 @@
 """Tutorial walk-throughs with numbers: convolution windows, ReLU, pooling, step by step.
 
-Every result is computed by the library's own layers (``layers.Conv2d``, ``ReLU``,
-``MaxPool2d``/``AvgPool2d``/``SumPool2d``); the per-window arithmetic shown beside it is checked
-against the layer's output, so the explanation is the implementation.
+Every result is computed by the library's own layers (``layers.Conv2d``, and the modules of
+the layer kinds in ``convnet.kinds``: every pool without weights, every element-wise kind);
+the per-window arithmetic shown beside it (the pool kind's ``value`` and ``formula``) is
+checked against the layer's output, so the explanation is the implementation.
 
 Example (the tutorials' 5x5 image ⊛ 3x3 kernel):
     >>> conv = explain_conv(TUTORIAL_IMAGE, TUTORIAL_KERNEL)
@@ -12,21 +13,24 @@ Example (the tutorials' 5x5 image ⊛ 3x3 kernel):
     ([[1, 0, 1], [0, 1, 0], [0, 0, 1]], 4)
     >>> explain_pool(TUTORIAL_POOL, "avg")["output"]
     [[3.25, 5.25], [2, 2]]
+    >>> explain_elementwise([[-2, 3]], "leakyrelu")["output"]
+    [[-0.02, 3]]
 """
 
 from __future__ import annotations
 
 import torch
 
+from . import kinds
 from . import layers as L
 from .errors import SpecError
+from .kinds.units import tidy
 
 TUTORIAL_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0],
                   [0, 1, 1, 0, 0]]
 TUTORIAL_KERNEL = [[1, 0, 1], [0, 1, 0], [1, 0, 1]]
 TUTORIAL_RELU = [[3, -1, 0], [-2, 5, -4], [1, -3, 2]]
 TUTORIAL_POOL = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
-POOLS = {"max": L.MaxPool2d, "avg": L.AvgPool2d, "sum": L.SumPool2d}
 
 Matrix = list[list[float]]
 MAX_VALUE = 1e15  # |numbers| in --image/--kernel: products stay far inside float32's range
@@ -63,12 +67,6 @@ def parse_matrix(text: str, name: str = "--image") -> Matrix:
         lengths = [len(row) for row in matrix]
         raise SpecError(f"{name} has rows of different lengths {lengths}: {text!r}")
     return matrix
-
-
-def tidy(value: float):
-    """A float shown as the tutorials write it: 4.0 -> 4, 0.1000000015 (float32) -> 0.1."""
-    value = float(f"{float(value):.6g}")
-    return int(value) if value.is_integer() else value
 
 
 def tensor(matrix: Matrix) -> torch.Tensor:
@@ -144,15 +142,38 @@ def explain_conv(image: Matrix, kernel: Matrix, stride: int = 1,
 
 
 def explain_relu(matrix: Matrix) -> dict:
-    """ReLU element-wise with ``layers.ReLU``: negatives become 0, the rest pass unchanged."""
-    out = as_lists(L.ReLU()(tensor(matrix)))
+    """ReLU element-wise with the relu kind's module: negatives become 0, the rest pass."""
+    out = as_lists(kinds.RELU.new()(tensor(matrix)))
     changed = [[r, c] for r, row in enumerate(matrix) for c, v in enumerate(row) if v < 0]
     return {"operation": "relu", "input": matrix, "output": out, "zeroed": changed}
 
 
+def explain_elementwise(matrix: Matrix, kind: str) -> dict:
+    """Any element-wise kind (relu, tanh, sigmoid, stanh, leakyrelu ...) on every element.
+
+    Raises:
+        SpecError: for a kind that is not element-wise.
+    """
+    found = kinds.find(kind)
+    if not isinstance(found, kinds.Elementwise) or found.form is None:
+        names = [k.name for k in kinds.registered()
+                 if isinstance(k, kinds.Elementwise) and k.form]
+        raise SpecError(f"{kind!r} is not an element-wise layer; expected one of "
+                        f"{', '.join(names)}")
+    module = found.new().eval()  # dropout: what predicting does
+    return {"operation": "elementwise", "kind": kind, "title": found.title,
+            "formula": found.formula_of(module), "input": matrix,
+            "output": as_lists(module(tensor(matrix)))}
+
+
+def pool_kinds() -> dict[str, kinds.Pool]:
+    """The pools a bare matrix can show, by mode: max, avg, sum (subsample has weights)."""
+    return {k.mode: k for k in kinds.registered() if isinstance(k, kinds.Pool) and not k.learned}
+
+
 def explain_pool(matrix: Matrix, mode: str = "max", size: int = 2,
                  stride: int | None = None) -> dict:
-    """Max, average or sum pooling with the library's pool layers; every window and its result.
+    """Max, average or sum pooling with the pool kinds' layers; every window and its result.
 
     Shape:
         H_out = floor((H - size) / stride) + 1, and likewise W_out (stride defaults to size).
@@ -160,17 +181,20 @@ def explain_pool(matrix: Matrix, mode: str = "max", size: int = 2,
     Raises:
         SpecError: unknown mode, size or stride < 1, or a window larger than the matrix.
     """
-    if mode not in POOLS:
-        raise SpecError(f"--mode must be max, avg or sum, got {mode!r}")
+    pools = pool_kinds()
+    if mode not in pools:
+        modes = list(pools)
+        raise SpecError(f"--mode must be {', '.join(modes[:-1])} or {modes[-1]}, got {mode!r}")
     stride = size if stride is None else stride
     if size < 1 or stride < 1:
         raise SpecError(f"--size and --stride must be >= 1, got {size} and {stride}")
     if size > min(len(matrix), len(matrix[0])):
         raise SpecError(f"--size {size} window is larger than the "
                         f"{len(matrix)}x{len(matrix[0])} input")
-    out = as_lists(POOLS[mode](size, stride)(tensor(matrix)))
-    reduce = {"max": torch.max, "avg": torch.mean, "sum": torch.sum}[mode]
-    steps = [{"position": [r, c], "window": as_lists(patch), "value": tidy(reduce(patch))}
+    kind = pools[mode]
+    out = as_lists(kind.new(1, size, stride)(tensor(matrix)))
+    steps = [{"position": [r, c], "window": as_lists(patch),
+              "value": tidy(kind.value(None, 0, patch))}
              for r, c, patch in windows(tensor(matrix), size, size, stride)]
     _check_same([s["value"] for s in steps], out, float(tensor(matrix).abs().max()) * size * size)
     return {"operation": "pool", "mode": mode, "size": size, "stride": stride,
@@ -229,8 +253,13 @@ def relu_text(e: dict) -> str:
                       f"{len(e['zeroed'])} negative values set to 0"])
 
 
+def elementwise_text(e: dict) -> str:
+    return "\n".join([f"{e['title']}: {e['formula']} for every element x.", "", "input:",
+                      grid(e["input"]), f"output = {e['formula']}:", grid(e["output"])])
+
+
 def pool_text(e: dict) -> str:
-    name = {"max": "max(window)", "avg": "mean(window)", "sum": "sum(window)"}[e["mode"]]
+    name = pool_kinds()[e["mode"]].formula
     lines = [(f"{e['mode']} pooling: a {e['size']}x{e['size']} window moved by {e['stride']}; "
               f"each output = {name}."), "", "input:", grid(e["input"])]
     for s in e["steps"]:
@@ -239,7 +268,8 @@ def pool_text(e: dict) -> str:
     return "\n".join(lines + ["", "output:", grid(e["output"])])
 
 
-TEXT = {"conv": conv_text, "relu": relu_text, "pool": pool_text}
+TEXT = {"conv": conv_text, "relu": relu_text, "pool": pool_text,
+        "elementwise": elementwise_text}
 
 
 def explain_text(e: dict) -> str:

@@ -1,6 +1,7 @@
 """Shape arithmetic, with no torch: output sizes, same-padding, parameters, multiply-adds.
 
-Every layer and the summary table compute sizes here, so the formula lives in one place:
+Every layer, the spec builder and the summary table compute sizes here (through each layer
+kind, ``convnet/kinds``), so the formula lives in one place:
 
     H_out = floor((H + pad_before + pad_after - k) / s) + 1
 
@@ -12,6 +13,12 @@ from __future__ import annotations
 import math
 
 from .errors import SpecError
+
+# Bounds checked before a layer is allocated: a spec such as "conv999999@5x5" or
+# "fc100000 fc100000" is refused with its size instead of taking the machine's memory.
+MAX_PARAMS = 500_000_000  # weights of one network: 2 GB in float32, 3.5x VGG-19's 144 M
+MAX_VALUES = 50_000_000  # values one layer outputs per image: 200 MB in float32 (VGG-16's
+#   largest is 64x224x224 = 3.2 M; the image sizes predict accepts end at 50 M pixels too)
 
 
 def conv_output_size(size: int, kernel: int, stride: int = 1, pad: tuple[int, int] = (0, 0)) -> int:
@@ -61,14 +68,60 @@ def same_padding(size: int, kernel: int, stride: int = 1) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def conv_params(kernel: int, c_in: int, c_out: int, bias: bool = True) -> int:
+def window_output_size(size: int, kernel: int, stride: int, pad: tuple[int, int], where: str,
+                       what: str) -> int:
+    """``conv_output_size`` for the spec builder: the SpecError names the layer and the sizes,
+    and a stride that leaves input unused is refused unless the layer is padded.
+
+    Example:
+        >>> window_output_size(33, 2, 2, (0, 0), "layer 2 'maxpool2'", "window")
+        Traceback (most recent call last):
+        ...
+        convnet.errors.SpecError: layer 2 'maxpool2': stride 2 does not tile the 33x33 input: \
+(33 - 2)/2 + 1 = 16.5; pad it or change the stride
+    """
+    padded = size + pad[0] + pad[1]
+    if kernel > padded:
+        raise SpecError(f"{where}: {what} {kernel}x{kernel} is larger than its {size}x{size} "
+                        "input" + (f" (padded to {padded})" if padded != size else ""))
+    if (padded - kernel) % stride and pad == (0, 0):
+        raise SpecError(f"{where}: stride {stride} does not tile the {size}x{size} input: "
+                        f"({size} - {kernel})/{stride} + 1 = {(padded - kernel) / stride + 1:.3g}; "
+                        f"pad it or change the stride")
+    return conv_output_size(size, kernel, stride, pad)
+
+
+def size_arithmetic(size: int, kernel: int, stride: int, pad: tuple[int, int]) -> str:
+    """The output-size formula with the numbers in, as the summary table shows it.
+
+    Example:
+        >>> size_arithmetic(32, 5, 1, (0, 0))   # LeNet-5's C1
+        '(32 + 2·0 − 5)/1 + 1 = 28'
+        >>> size_arithmetic(28, 4, 1, (1, 2))   # "same" with an even kernel
+        '(28 + 1 + 2 − 4)/1 + 1 = 28'
+    """
+    before, after = pad
+    padding = f"2·{before}" if before == after else f"{before} + {after}"
+    return (f"({size} + {padding} − {kernel})/{stride} + 1 = "
+            f"{conv_output_size(size, kernel, stride, pad)}")
+
+
+def conv_params(kernel: int, c_in: int, c_out: int, bias: bool = True,
+                links: int | None = None) -> int:
     """Learnable numbers in a convolution: k·k·C_in·C_out weights + C_out biases.
+
+    Args:
+        links (int | None): connected (input map, filter) pairs when a connection table
+            leaves some out (LeNet-5's C3: 60 of 6·16); None: all C_in·C_out. Default: None.
 
     Example:
         >>> conv_params(5, 1, 6)    # LeNet-5 C1: 5*5*1*6 + 6
         156
+        >>> conv_params(5, 6, 16, links=60)   # C3: 5*5*60 + 16
+        1516
     """
-    return kernel * kernel * c_in * c_out + (c_out if bias else 0)
+    links = c_in * c_out if links is None else links
+    return kernel * kernel * links + (c_out if bias else 0)
 
 
 def fc_params(n_in: int, n_out: int, bias: bool = True) -> int:
@@ -81,11 +134,36 @@ def fc_params(n_in: int, n_out: int, bias: bool = True) -> int:
     return n_in * n_out + (n_out if bias else 0)
 
 
-def conv_mult_adds(kernel: int, c_in: int, c_out: int, h_out: int, w_out: int) -> int:
+def conv_mult_adds(kernel: int, c_in: int, c_out: int, h_out: int, w_out: int,
+                   links: int | None = None) -> int:
     """Multiply-adds of a convolution: each output number costs k·k·C_in of them.
+
+    Args:
+        links (int | None): connected (input map, filter) pairs, as for ``conv_params``.
 
     Example:
         >>> conv_mult_adds(5, 1, 6, 28, 28)   # 5*5*1 * 6*28*28
         117600
     """
-    return kernel * kernel * c_in * c_out * h_out * w_out
+    links = c_in * c_out if links is None else links
+    return kernel * kernel * links * h_out * w_out
+
+
+def check_size(where: str, params: int, shape: tuple[int, ...], used: int) -> None:
+    """Refuse a layer of more than ``MAX_VALUES`` outputs per image, or one whose ``params``
+    weights take the network (``used`` so far) past ``MAX_PARAMS``, before it is allocated.
+
+    Example:
+        >>> check_size("layer 2 'fc100000'", 100000 * 100001, (100000,), 102_500_000)
+        Traceback (most recent call last):
+        ...
+        convnet.errors.SpecError: layer 2 'fc100000': 10,000,100,000 weights (10,102,600,000 in \
+the network with it) is more than the 500,000,000 a network may have
+    """
+    values = math.prod(shape)
+    if values > MAX_VALUES:
+        raise SpecError(f"{where}: {'x'.join(map(str, shape))} = {values:,} values per image, "
+                        f"more than the {MAX_VALUES:,} a layer may hold")
+    if used + params > MAX_PARAMS:
+        raise SpecError(f"{where}: {params:,} weights ({used + params:,} in the network with "
+                        f"it) is more than the {MAX_PARAMS:,} a network may have")

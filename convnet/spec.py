@@ -21,8 +21,12 @@ token                  meaning
 ``fc120``              fully connected layer with 120 units (``/nobias`` to drop the biases).
 ``dropout0.5``         dropout with probability 0.5 (``dropout`` alone means 0.5).
 ``bn``                 batch normalisation (2-d after convolutions, 1-d after fc layers).
+``leakyrelu``          max(0.01·x, x): ReLU that lets a sliver of the negatives through.
 ``softmax``            class probabilities that sum to 1; only as the last layer.
 =====================  ==========================================================================
+
+Which words exist, what numbers follow them and which options each takes is the layer kinds'
+business (``convnet/kinds``): this file only splits tokens and asks the kind.
 
 Example:
     >>> layers = parse("conv6@5x5 relu maxpool2 fc10 softmax")
@@ -35,13 +39,10 @@ Example:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+from . import kinds
 from .errors import SpecError
-
-ACTIVATIONS = ("relu", "tanh", "sigmoid", "stanh")
-POOLS = ("maxpool", "avgpool", "sumpool", "subsample")
-SIMPLE = ACTIVATIONS + ("softmax", "flatten", "gap", "bn")
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ class LayerSpec:
     """One layer of a network definition, before its input shape is known.
 
     Args:
-        kind (str): "conv", "fc", one of POOLS, one of SIMPLE, or "dropout".
+        kind (str): a layer kind's name: "conv", "fc", "maxpool", "relu" ... (``kinds``).
         size (int): filters (conv), units (fc) or window side (pools). Default: 0.
         kernel (int): filter side, conv only. Default: 0.
         stride (int | None): step; None means 1 for conv and the window for pools.
@@ -67,29 +68,25 @@ class LayerSpec:
     table: str | None = None
     rate: float = 0.0
     bias: bool = True
-    options: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def step(self) -> int:
         """The stride actually used: 1 for conv, the window for pools, unless given."""
         if self.stride is not None:
             return self.stride
-        return self.size if self.kind in POOLS else 1
+        return self.size if self._window_stride else 1
+
+    @property
+    def _window_stride(self) -> bool:
+        kind = kinds.find(self.kind)
+        return kind is not None and kind.window_stride
 
     def text(self) -> str:
         """The canonical token, e.g. ``conv16@5x5/s2/same``."""
-        if self.kind == "conv":
-            head = f"conv{self.size}@{self.kernel}x{self.kernel}"
-        elif self.kind == "fc":
-            head = f"fc{self.size}"
-        elif self.kind in POOLS:
-            head = f"{self.kind}{self.size}"
-        elif self.kind == "dropout":
-            head = f"dropout{self.rate:g}"
-        else:
-            head = self.kind
+        kind = kinds.find(self.kind)
+        head = kind.token(self) if kind is not None else self.kind
         opts = []
-        if self.stride is not None and self.stride != (self.size if self.kind in POOLS else 1):
+        if self.stride is not None and self.stride != (self.size if self._window_stride else 1):
             opts.append(f"s{self.stride}")
         if self.padding == "same":
             opts.append("same")
@@ -128,10 +125,20 @@ def sumpool(window: int, stride: int | None = None, padding: int = 0) -> LayerSp
     return pool("sumpool", window, stride, padding)
 
 
+def plain() -> list[str]:
+    """The words that are whole tokens: relu, tanh, softmax, flatten, gap, bn ..."""
+    return [k.name for k in kinds.registered() if k.form == "plain"]
+
+
 def layer(kind: str) -> LayerSpec:
-    """A layer without arguments: relu, tanh, sigmoid, stanh, softmax, flatten, gap, bn."""
-    if kind not in SIMPLE:
-        raise SpecError(f"unknown layer {kind!r}; expected one of {', '.join(SIMPLE)}")
+    """A layer without arguments: relu, tanh, sigmoid, stanh, softmax, flatten, gap, bn ...
+
+    Example:
+        >>> layer("leakyrelu").text()
+        'leakyrelu'
+    """
+    if kind not in plain():
+        raise SpecError(f"unknown layer {kind!r}; expected one of {', '.join(plain())}")
     return LayerSpec(kind)
 
 
@@ -139,9 +146,10 @@ def dropout(rate: float = 0.5) -> LayerSpec:
     return LayerSpec("dropout", rate=rate)
 
 
-_CONV = re.compile(r"conv(\d+)@(\d+)(?:x(\d+))?$")
-_SIZED = re.compile(r"(fc|maxpool|avgpool|sumpool|subsample)(\d+)$")
-_DROPOUT = re.compile(r"dropout((?:\d+(?:\.\d*)?|\.\d+))?$")
+_WORD = re.compile(r"[a-z]*")
+# Options: /sN and /pN are read for every kind (and refused by those that take none); the
+# others are words only some kinds know (any other word is unknown).
+_WORDS = {"same": "padding", "valid": "padding", "c3": "table", "nobias": "bias"}
 
 
 def parse_token(token: str, position: int = 1) -> LayerSpec:
@@ -152,61 +160,35 @@ def parse_token(token: str, position: int = 1) -> LayerSpec:
     """
     where = f"layer {position} {token!r}"
     head, *opts = token.lower().split("/")
-    if m := _CONV.match(head):
-        filters, k, k2 = int(m[1]), int(m[2]), int(m[3] or m[2])
-        if k != k2:
-            raise SpecError(f"{where}: only square kernels are supported, got {k}x{k2}")
-        spec = LayerSpec("conv", filters, k)
-    elif m := _SIZED.match(head):
-        spec = LayerSpec(m[1], int(m[2]))
-    elif m := _DROPOUT.match(head):
-        spec = LayerSpec("dropout", rate=float(m[1]) if m[1] else 0.5)
-    elif head in SIMPLE:
-        spec = LayerSpec(head)
-    else:
-        raise SpecError(f"{where}: unknown token; expected conv<N>@<K>x<K>, fc<N>, "
-                        f"maxpool<K>, avgpool<K>, sumpool<K>, subsample<K>, dropout<P>, "
-                        f"or one of {', '.join(SIMPLE)}")
-    spec = _apply_options(spec, opts, where)
-    _check_numbers(spec, where)
+    name = _WORD.match(head)[0]
+    kind = kinds.find(name)
+    fields = kind.read(head[len(name):], where) if kind is not None and kind.form else None
+    if fields is None:
+        shaped = [k.name + k.usage for k in kinds.registered() if k.form not in (None, "plain")]
+        raise SpecError(f"{where}: unknown token; expected {', '.join(shaped)}, "
+                        f"or one of {', '.join(plain())}")
+    spec = _apply_options(LayerSpec(name, **fields), kind, opts, where)
+    kind.check(spec, where)
+    if spec.stride is not None and spec.stride < 1:
+        raise SpecError(f"{where}: stride must be at least 1, got {spec.stride}")
     return spec
 
 
-def _apply_options(spec: LayerSpec, opts: list[str], where: str) -> LayerSpec:
+def _apply_options(spec: LayerSpec, kind: kinds.Kind, opts: list[str], where: str
+                   ) -> LayerSpec:
     values: dict = {}
     for opt in opts:
-        if m := re.fullmatch(r"s(\d+)", opt):
-            values["stride"] = int(m[1])
-        elif m := re.fullmatch(r"p(\d+)", opt):
-            values["padding"] = int(m[1])
-        elif opt in ("same", "valid") and spec.kind == "conv":
-            values["padding"] = opt
-        elif opt == "c3" and spec.kind == "conv":
-            values["table"] = opt
-        elif opt == "nobias" and spec.kind in ("conv", "fc"):
-            values["bias"] = False
+        if m := re.fullmatch(r"([sp])(\d+)", opt):
+            if m[1] not in kind.options:
+                raise SpecError(f"{where}: a {spec.kind} layer takes no option '/{opt}'")
+            values["stride" if m[1] == "s" else "padding"] = int(m[2])
+        elif opt in _WORDS and opt in kind.options:
+            values[_WORDS[opt]] = {"c3": opt, "nobias": False}.get(opt, opt)
         else:
             raise SpecError(f"{where}: unknown option '/{opt}' for a {spec.kind} layer")
-        if spec.kind not in ("conv",) + POOLS and opt != "nobias":
-            raise SpecError(f"{where}: a {spec.kind} layer takes no option '/{opt}'")
     return LayerSpec(spec.kind, spec.size, spec.kernel, values.get("stride"),
-                     values.get("padding", spec.padding), values.get("table"),
-                     spec.rate, values.get("bias", True), tuple(opts))
-
-
-def _check_numbers(spec: LayerSpec, where: str) -> None:
-    if spec.kind == "conv" and spec.size < 1:
-        raise SpecError(f"{where}: a convolution needs at least 1 filter, got {spec.size}")
-    if spec.kind == "conv" and spec.kernel < 1:
-        raise SpecError(f"{where}: kernel size must be at least 1, got {spec.kernel}")
-    if spec.kind == "fc" and spec.size < 1:
-        raise SpecError(f"{where}: a fully connected layer needs at least 1 unit, got 0")
-    if spec.kind in POOLS and spec.size < 1:
-        raise SpecError(f"{where}: pooling window must be at least 1, got {spec.size}")
-    if spec.stride is not None and spec.stride < 1:
-        raise SpecError(f"{where}: stride must be at least 1, got {spec.stride}")
-    if spec.kind == "dropout" and not 0.0 <= spec.rate < 1.0:
-        raise SpecError(f"{where}: dropout probability must be in [0, 1), got {spec.rate:g}")
+                     values.get("padding", spec.padding), values.get("table"), spec.rate,
+                     values.get("bias", True))
 
 
 def parse(text: str) -> list[LayerSpec]:
@@ -220,8 +202,8 @@ def parse(text: str) -> list[LayerSpec]:
         raise SpecError("empty network spec: expected tokens like 'conv6@5x5 relu maxpool2 fc10'")
     layers = [parse_token(tok, i) for i, tok in enumerate(tokens, 1)]
     for i, spec in enumerate(layers[:-1], 1):
-        if spec.kind == "softmax":
-            raise SpecError(f"layer {i} 'softmax': softmax can only be the last layer")
+        if kinds.get(spec.kind).last_only:
+            raise SpecError(f"layer {i} '{spec.kind}': {spec.kind} can only be the last layer")
     return layers
 
 

@@ -1,7 +1,9 @@
 """``model.summary()``-style tables: output shapes, parameters with their formula, multiply-adds.
 
 Each row also shows the output-size arithmetic with the real numbers, e.g. for LeNet-5's first
-convolution ``(32 + 2·0 − 5)/1 + 1 = 28`` and ``5·5·1·6 + 6 = 156`` parameters.
+convolution ``(32 + 2·0 − 5)/1 + 1 = 28`` and ``5·5·1·6 + 6 = 156`` parameters. Every figure
+and formula comes from the layer's kind (``convnet.kinds``: ``params``, ``mult_adds``,
+``size_rule``, computed with ``shapes.py``).
 
 Example:
     >>> from convnet.registry import create_model
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from . import layers as L
+from . import kinds
 
 
 @dataclass
@@ -78,8 +80,8 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> S
     was_training = model.training
     model.eval()  # batch norm with a batch of one, dropout off: shapes are all we want
     try:
-        with torch.no_grad():
-            model(torch.zeros(1, *shape))
+        with torch.no_grad():  # probabilities: every layer, a Network's final softmax too
+            getattr(model, "probabilities", model)(torch.zeros(1, *shape))
     finally:
         for h in hooks:
             h.remove()
@@ -90,58 +92,9 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> S
 def _recorder(summary: Summary, name: str):
     def hook(module, inputs, output):
         in_shape, out_shape = list(inputs[0].shape[1:]), list(output.shape[1:])
-        params, formula = _params(module, in_shape)
+        kind = kinds.of(module) or kinds.OTHER  # OTHER: its parameters, counted plainly
+        params, formula = kind.params(module)
         summary.rows.append(Row(name, type(module).__name__, in_shape, out_shape, params,
-                                formula, _mult_adds(module, out_shape),
-                                _arithmetic(module, in_shape, out_shape)))
+                                formula, kind.mult_adds(module, out_shape),
+                                kind.size_rule(module, in_shape, out_shape)))
     return hook
-
-
-def _params(module: nn.Module, in_shape: list[int]) -> tuple[int, str]:
-    count = sum(p.numel() for p in module.parameters(recurse=False))
-    if isinstance(module, L.ConnectionTableConv2d):
-        k, links = module.kernel_size[0], int(module.table.sum())
-        count = module.num_parameters()
-        return count, f"{k}·{k}·{links} links + {module.out_channels} = {count}"
-    if isinstance(module, nn.Conv2d):
-        k, c_in, c_out = module.kernel_size[0], module.in_channels, module.out_channels
-        b = f" + {c_out}" if module.bias is not None else ""
-        return count, f"{k}·{k}·{c_in}·{c_out}{b} = {count}"
-    if isinstance(module, nn.Linear):
-        b = f" + {module.out_features}" if module.bias is not None else ""
-        return count, f"{module.in_features}·{module.out_features}{b} = {count}"
-    if isinstance(module, (L.Subsample2d, nn.BatchNorm2d, nn.BatchNorm1d)):
-        return count, f"2·{count // 2} = {count}"  # one scale and one shift per map
-    if count:
-        return count, f"{count}"
-    return 0, ""
-
-
-def _mult_adds(module: nn.Module, out_shape: list[int]) -> int:
-    if isinstance(module, nn.Conv2d):
-        k, (c_out, h, w) = module.kernel_size[0], out_shape
-        links = (int(module.table.sum()) if isinstance(module, L.ConnectionTableConv2d)
-                 else module.in_channels * c_out // module.groups)
-        return k * k * links * h * w
-    if isinstance(module, nn.Linear):
-        return module.in_features * module.out_features
-    return 0
-
-
-def _arithmetic(module: nn.Module, in_shape: list[int], out_shape: list[int]) -> str:
-    if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d, L.SumPool2d)):
-        k, s = _first(module.kernel_size), _first(module.stride)
-        size = in_shape[1]
-        if isinstance(module, L.Conv2d):
-            top, bottom, _, _ = module.pads(in_shape[1], in_shape[2])
-        else:
-            top = bottom = _first(module.padding)
-        pad = f"2·{top}" if top == bottom else f"{top} + {bottom}"
-        return f"({size} + {pad} − {k})/{s} + 1 = {out_shape[1]}"
-    if isinstance(module, nn.Flatten):
-        return f"{'·'.join(map(str, in_shape))} = {out_shape[0]}"
-    return ""
-
-
-def _first(value) -> int:
-    return value[0] if isinstance(value, (tuple, list)) else value

@@ -1,4 +1,4 @@
-"""Imports flow one way (STYLE.md): errors/shapes -> spec -> layers -> models -> runs ->
+"""Imports flow one way (STYLE.md): errors/shapes -> layers -> kinds -> spec -> models -> runs ->
 registry -> train -> predict/evaluate -> viz -> report/web -> cli. ``data`` depends only on
 errors; nothing imports cli; the top-level modules form no cycle, even through an import
 inside a function (modules of one rank may import each other only one way).
@@ -12,8 +12,9 @@ import graphlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "convnet"
-RANK = {"errors": 0, "shapes": 0, "version": 0, "spec": 1, "data": 1, "layers": 2, "models": 3,
-        "summary": 4, "numpy_engine": 4, "recipes": 4, "runs": 5, "config": 5, "distributed": 5,
+RANK = {"errors": 0, "shapes": 0, "version": 0, "data": 1, "layers": 2, "kinds": 2.3,
+        "spec": 2.6, "models": 3, "summary": 4, "numpy_engine": 4, "recipes": 4, "runs": 5,
+        "config": 5, "distributed": 5,
         "registry": 6, "validation": 6, "logs": 6, "splits": 6, "classifier": 6, "train": 7,
         "evaluate": 8, "predict": 8, "export": 8, "explain": 8, "explain_step": 8, "viz": 9,
         "fitting": 9, "report": 10, "web": 10, "cli": 11, "__main__": 12, "__init__": 12}

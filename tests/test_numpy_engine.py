@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convnet import create_model
+from convnet import create_model, kinds
 from convnet import layers as L
 from convnet.errors import ModelError
 from convnet.models import Network
@@ -93,11 +93,11 @@ def test_pools_match_torch(kind, k, stride, pad_fraction, c, extra, seed):
 
 
 @FEW
-@given(name=st.sampled_from(["relu", "tanh", "sigmoid", "stanh"]),
+@given(name=st.sampled_from(["relu", "tanh", "sigmoid", "stanh", "leakyrelu"]),
        shape=st.lists(st.integers(1, 5), min_size=2, max_size=4), seed=st.integers(0, 2**16))
 def test_activations_match_torch(name, shape, seed):
     x = np.random.default_rng(seed).standard_normal(shape).astype(np.float32) * 3
-    check_against_torch(L.get_activation(name), x)
+    check_against_torch(kinds.get(name).new(), x)
 
 
 @FEW
@@ -158,7 +158,8 @@ LAYERS = {  # name -> (float64 layer, input shape)
     "subsample 2": (lambda: ops.Subsample2d(r64(2), r64(2), 2), (2, 2, 4, 4)),
     "gap": (lambda: ops.GlobalAvgPool2d(), (2, 3, 3, 3)),
     "relu": (ops.ReLU, (3, 7)), "tanh": (ops.Tanh, (3, 7)), "sigmoid": (ops.Sigmoid, (3, 7)),
-    "stanh": (ops.ScaledTanh, (3, 7)), "softmax": (ops.Softmax, (3, 5)),
+    "stanh": (ops.ScaledTanh, (3, 7)), "leakyrelu": (ops.LeakyReLU, (3, 7)),
+    "softmax": (ops.Softmax, (3, 5)),
     "flatten": (ops.Flatten, (2, 2, 3, 3)),
     "linear": (lambda: ops.Linear(r64(4, 6), r64(4)), (3, 6)),
 }

@@ -5,8 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import SpecError
-
 ReLU, Tanh, Sigmoid = nn.ReLU, nn.Tanh, nn.Sigmoid
 
 
@@ -45,15 +43,3 @@ class Softmax(nn.Softmax):
     def __init__(self):
         super().__init__(dim=1)
 
-
-def get_activation(name: str) -> nn.Module:
-    """A fresh activation module by its spec name: relu, tanh, sigmoid, stanh.
-
-    Example:
-        >>> get_activation("stanh")
-        ScaledTanh()
-    """
-    table = {"relu": ReLU, "tanh": Tanh, "sigmoid": Sigmoid, "stanh": ScaledTanh}
-    if name not in table:
-        raise SpecError(f"unknown activation {name!r}; expected one of {', '.join(table)}")
-    return table[name]()

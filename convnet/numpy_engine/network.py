@@ -24,80 +24,21 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import layers as L
+from .. import kinds
 from ..errors import ModelError
 from . import ops
 
 
-def _array(t) -> np.ndarray | None:
-    """A float32 NumPy copy of a torch parameter or buffer (None stays None)."""
-    return None if t is None else t.detach().cpu().numpy().astype(np.float32, copy=True)
-
-
-def _side(value, name: str, what: str) -> int:
-    """One int from torch's int-or-pair arguments; ModelError for non-square ones."""
-    pair = value if isinstance(value, tuple) else (value, value)
-    if pair[0] != pair[1]:
-        raise ModelError(f"the numpy engine needs a square {what} in layer {name!r}, got {value}")
-    return int(pair[0])
-
-
-def _conv(module: nn.Conv2d, name: str) -> ops.Conv2d:
-    if module.groups != 1 or _side(module.dilation, name, "dilation") != 1 \
-            or module.padding_mode != "zeros":
-        raise ModelError(f"the numpy engine supports plain convolutions only; layer {name!r} has "
-                         f"groups={module.groups}, dilation={module.dilation}, "
-                         f"padding_mode={module.padding_mode!r}")
-    k, s = _side(module.kernel_size, name, "kernel"), _side(module.stride, name, "stride")
-    padding = getattr(module, "mode", module.padding)  # convnet's Conv2d keeps "same" in .mode
-    if not isinstance(padding, str):
-        padding = _side(padding, name, "padding")
-    elif padding == "same" and not isinstance(module, L.Conv2d) and k % 2 == 0:
-        raise ModelError(f"layer {name!r}: torch's padding='same' with an even kernel is not "
-                         f"supported; use convnet's Conv2d")
-    table = _array(getattr(module, "table", None))
-    return ops.Conv2d(_array(module.weight), _array(module.bias), s, padding, table)
-
-
-def _pool(module: nn.Module, name: str) -> ops.Layer:
-    k = _side(module.kernel_size, name, "window")
-    s = _side(module.stride or k, name, "stride")
-    p = _side(module.padding, name, "padding")
-    if isinstance(module, L.Subsample2d):
-        return ops.Subsample2d(_array(module.weight), _array(module.bias), k, s, p)
-    if isinstance(module, L.SumPool2d):
-        return ops.SumPool2d(k, s, p)
-    if getattr(module, "ceil_mode", False) or _side(getattr(module, "dilation", 1), name, "x") != 1:
-        raise ModelError(f"layer {name!r}: ceil_mode and dilation are not supported")
-    if isinstance(module, nn.MaxPool2d) and not module.return_indices:
-        return ops.MaxPool2d(k, s, p)
-    if isinstance(module, nn.AvgPool2d) and module.count_include_pad \
-            and module.divisor_override is None:
-        return ops.AvgPool2d(k, s, p)
-    raise ModelError(f"layer {name!r}: unsupported pooling options in {module}")
-
-
 def convert(module: nn.Module, name: str) -> ops.Layer:
-    """The NumPy layer for one torch module; ModelError (one line) when there is none."""
-    if isinstance(module, nn.Conv2d):
-        return _conv(module, name)
-    if isinstance(module, (L.SumPool2d, nn.MaxPool2d, nn.AvgPool2d)):
-        return _pool(module, name)
-    if isinstance(module, nn.Linear):
-        return ops.Linear(_array(module.weight), _array(module.bias))
-    if isinstance(module, nn.Softmax) and module.dim in (1, -1):
-        return ops.Softmax()
-    if isinstance(module, nn.Flatten) and (module.start_dim, module.end_dim) == (1, -1):
-        return ops.Flatten()
-    if isinstance(module, nn.Dropout):
-        return ops.Dropout(module.p)
-    simple = {nn.ReLU: ops.ReLU, nn.Tanh: ops.Tanh, nn.Sigmoid: ops.Sigmoid,
-              L.ScaledTanh: ops.ScaledTanh, L.GlobalAvgPool2d: ops.GlobalAvgPool2d,
-              nn.Identity: ops.Identity}
-    if type(module) in simple:
-        return simple[type(module)]()
-    raise ModelError(f"the numpy engine cannot run layer {name!r} ({type(module).__name__}); "
-                     f"it runs conv, pooling, activation, flatten, fc, dropout and softmax only")
+    """The NumPy twin of one torch module, as its layer kind names it (``convnet.kinds``);
+    ModelError (one line) when there is none."""
+    kind = kinds.of(module)
+    args = kind.numpy_args(module, name) if kind is not None and kind.numpy else None
+    if args is None:
+        raise ModelError(f"the numpy engine cannot run layer {name!r} ({type(module).__name__}); "
+                         f"it runs conv, pooling, activation, flatten, fc, dropout and softmax "
+                         f"only")
+    return getattr(ops, kind.numpy)(**args)
 
 
 def _flatten(module: nn.Module, prefix: str) -> list[tuple[str, nn.Module]]:

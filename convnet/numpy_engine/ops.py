@@ -293,6 +293,25 @@ class ReLU(Layer):
         return dy * (self.y > 0)
 
 
+class LeakyReLU(Layer):
+    """x where x > 0, else slope·x; the gradient is 1 there and slope elsewhere (x = 0 too).
+
+    >>> LeakyReLU()(np.array([-2.0, 3.0])).tolist()
+    [-0.02, 3.0]
+    """
+
+    def __init__(self, slope: float = 0.01):
+        super().__init__()
+        self.slope = slope
+
+    def forward(self, x):
+        self.positive = x > 0
+        return np.where(self.positive, x, x * np.asarray(self.slope, x.dtype))
+
+    def backward(self, dy):
+        return np.where(self.positive, dy, dy * np.asarray(self.slope, dy.dtype))
+
+
 class Tanh(Layer):
     """tanh(x); d/dx = 1 - tanh(x)^2."""
 
