@@ -55,7 +55,7 @@ class TrainConfig:
                                    # 0 < f < 1), chosen by the seed, to choose the model on
                                    # instead of the test split (convnet/validation.py)
     early_stop: int | None = None  # stop after this many epochs without a better validation
-                                   # score (needs val); the best epoch's weights are kept
+                                   # score (needs --val); the best epoch's weights are kept
     seed: int = 0                  # fixes init, shuffling, augmentation, dropout and the val split
     device: str = "auto"           # auto | cpu | cuda
     channels_last: bool = True     # NHWC layout: oneDNN/cuDNN convolutions run 1.3-1.8x faster
