@@ -130,3 +130,18 @@ def test_the_fit_api_model_holds_the_chosen_weights(tiny_data, tmp_path):
     best = load_file(run.path / validation.BEST)
     assert all(torch.equal(v, best[k]) for k, v in run.model.state_dict().items())
     assert run.result["epoch"] == validation.best_row(run.history)["epoch"]
+
+
+def test_two_ranks_stop_early_together_and_fit_reads_the_run_back(tiny_data, tmp_path):
+    # rank 0 alone evaluates; the other rank learns of the stop through an all-reduce (a rank
+    # left in the next epoch would wait for its partner forever)
+    run = convnet.fit("lenet5", data_dir=str(tiny_data), epochs=4, batch_size=64, val=100,
+                      early_stop=1, optimizer="momentum", lr=0.05, distributed=2,
+                      out=str(tmp_path / "r"), progress=False)
+    rows = run.history
+    assert [r["epoch"] for r in rows] == list(range(1, run.result["epochs_run"] + 1))
+    assert validation.should_stop(rows, 1) == run.result["stopped_early"]
+    assert run.result["stopped_early"] or len(rows) == 4
+    assert run.config.distributed == 2 and run.result["epoch"] == validation.best_row(rows)["epoch"]
+    best = load_file(run.path / validation.BEST)
+    assert all(torch.equal(v, best[k]) for k, v in run.model.state_dict().items())
