@@ -3,7 +3,7 @@
     python -m benchmarks.infer_speed
 
 Three ways to get probabilities for already prepared (normalised) images, in one process:
-``torch eager`` (``model(x)`` under ``inference_mode``, the plain way), ``onnxruntime default``
+``torch eager`` (``model.probabilities(x)`` under ``inference_mode``, the plain way), ``onnxruntime default``
 (an ``InferenceSession`` with default options on the exported graph) and ``convnet`` (what
 ``convnet predict`` and ``convnet.load(run).predict`` use: ``Predictor.probabilities``, the
 onnxruntime backend with a single-thread session for small batches). The weights are a fresh
@@ -50,7 +50,7 @@ def paths(name: str) -> dict:
 
     def eager(x):
         with torch.inference_mode():
-            return model(torch.from_numpy(x)).numpy()
+            return model.probabilities(torch.from_numpy(x)).numpy()
 
     return {"torch eager": eager,
             "onnxruntime default": lambda x: onnx_default.run(None, {"image": x})[0],

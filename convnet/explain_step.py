@@ -65,7 +65,7 @@ def explain_train_step(model, x: torch.Tensor, target: int, classes: list[str],
     """
     check_choice("loss", loss)
     with eval_mode(model):  # displayed probabilities: batch norm on running statistics
-        probs = model(x)
+        probs = model.probabilities(x)
         error = step_error(probs, target, loss)
         model.zero_grad(set_to_none=True)
         error.backward()
@@ -77,7 +77,7 @@ def explain_train_step(model, x: torch.Tensor, target: int, classes: list[str],
                              "weight_norm": p.norm().item(), "gradient_norm": grad.norm().item(),
                              "update_norm": (lr * grad).norm().item()})
                 p -= lr * grad  # gradient descent: w <- w - lr * dE/dw
-            after = model(x)
+            after = model.probabilities(x)
     return {"target": classes[target], "loss": loss, "lr": lr, "parameters": rows,
             "before": _state(probs.detach(), target, loss, classes),
             "after": _state(after, target, loss, classes)}

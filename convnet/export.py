@@ -51,7 +51,7 @@ class Probabilities(torch.nn.Module):
         self.training = False  # this module only; model.eval() would change the caller's model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model.logits(x).softmax(dim=1)  # (N, C, H, W) -> (N, K)
+        return self.model(x).softmax(dim=1)  # (N, C, H, W) -> (N, K) logits -> probabilities
 
 
 @dataclass

@@ -35,7 +35,7 @@ def test_the_step_is_plain_gradient_descent():
     before = {k: v.clone() for k, v in net.state_dict().items()}
     x = torch.randn(1, 1, 32, 32)
     net.zero_grad()
-    step_error(net(x), 2, "sse").backward()
+    step_error(net.probabilities(x), 2, "sse").backward()
     grads = {f"{k}": p.grad.clone() for k, p in net.named_parameters()}
     result = explain_train_step(net, x, 2, list("0123456789"), lr=0.3)
     for name, p in net.named_parameters():

@@ -23,6 +23,7 @@ class ScaledTanh(nn.Module):
     """
 
     amplitude, slope = 1.7159, 2.0 / 3.0
+    __constants__ = ["amplitude", "slope"]  # class attributes torch.jit.script can read
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.amplitude * torch.tanh(self.slope * x)

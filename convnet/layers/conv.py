@@ -44,11 +44,14 @@ class Conv2d(nn.Conv2d):
                  padding: str | int = "valid", bias: bool = True):
         symmetric = padding if isinstance(padding, int) else 0
         super().__init__(in_channels, out_channels, kernel_size, stride, symmetric, bias=bias)
-        self.mode = padding  # "valid", "same" or an int; "same" is resolved per input size
+        self.mode = padding  # "valid", "same" or an int, as given (shown, explained)
+        # forward reads a bool, not the str-or-int mode: TorchScript compares only like types,
+        # so torch.jit.script works on every model ("same" is resolved per input size).
+        self.same = padding == "same"
 
     def pads(self, height: int, width: int) -> tuple[int, int, int, int]:
         """Zeros (top, bottom, left, right) added to an input of this size."""
-        if self.mode == "same":
+        if self.same:
             k, s = self.kernel_size[0], self.stride[0]
             return same_padding(height, k, s) + same_padding(width, k, s)
         p = self.padding[0]
@@ -59,7 +62,7 @@ class Conv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weight = self.effective_weight()
-        if self.mode == "same":
+        if self.same:
             top, bottom, left, right = self.pads(x.shape[-2], x.shape[-1])
             if top == bottom and left == right:  # symmetric: let the kernel pad (faster)
                 return F.conv2d(x, weight, self.bias, self.stride, (top, left))

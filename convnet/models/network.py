@@ -20,7 +20,16 @@ from ..spec import LayerSpec, parse, to_text
 
 
 class Network(nn.Module):
-    """A ConvNet: ``features`` then ``head``; ``forward`` ends in softmax probabilities.
+    """A ConvNet: ``features`` then ``head``; ``net(x)`` returns logits, as in PyTorch.
+
+    The head ends in the softmax the tutorials draw (summary, serve and explain show it as the
+    last layer), but ``forward`` stops before it: ``net(x)`` gives the class scores that
+    ``nn.CrossEntropyLoss`` expects (it applies log-softmax itself; a second softmax would
+    flatten the gradients), and ``net.probabilities(x)`` runs the whole head, softmax
+    included. ``net.logits(x)`` is ``net(x)``, kept for older callers.
+
+    Every registered model compiles with ``torch.jit.script`` (``forward``, ``probabilities``
+    and ``logits``); the ``num_classes`` property stays Python only.
 
     Args:
         features (nn.Sequential): named layers that keep the (N, C, H, W) layout.
@@ -29,16 +38,21 @@ class Network(nn.Module):
         spec (str | None): the one-line definition, when the network came from one.
 
     Shape:
-        Input (N, C, H, W) -> Output (N, num_classes), rows summing to 1 when the head ends
-        with Softmax; ``logits(x)`` gives the scores before it (what cross-entropy wants).
+        Input (N, C, H, W) -> Output (N, num_classes): logits from ``net(x)``; rows summing
+        to 1 from ``net.probabilities(x)``.
 
     Example:
         >>> net = Network.from_spec("conv6@5x5 relu maxpool2 fc10 softmax", (1, 32, 32))
         >>> [n for n, _ in net.features.named_children()], [n for n, _ in net.head.named_children()]
         (['conv1', 'relu1', 'maxpool1'], ['flatten', 'fc1', 'softmax'])
-        >>> [round(v, 6) for v in net(torch.zeros(2, 1, 32, 32)).sum(dim=1).tolist()]
+        >>> x = torch.zeros(2, 1, 32, 32)
+        >>> torch.equal(net.probabilities(x), net(x).softmax(dim=1))
+        True
+        >>> [round(v, 6) for v in net.probabilities(x).sum(dim=1).tolist()]
         [1.0, 1.0]
     """
+
+    __jit_unused_properties__ = ["num_classes"]  # Python only: torch.jit.script skips it
 
     def __init__(self, features: nn.Sequential, head: nn.Sequential,
                  input_shape: tuple[int, int, int], spec: str | None = None):
@@ -47,6 +61,12 @@ class Network(nn.Module):
         self.head = head
         self.input_shape = tuple(input_shape)
         self.spec = spec
+        self.scripted_logit_layers = logit_layers(head)  # see _logit_layers
+
+    def __prepare_scriptable__(self) -> "Network":
+        """torch.jit.script calls this first: the head may have been replaced since __init__."""
+        self.scripted_logit_layers = logit_layers(self.head)
+        return self
 
     @classmethod
     def from_spec(cls, spec: str | list[LayerSpec], input_shape: tuple[int, int, int]
@@ -76,20 +96,47 @@ class Network(nn.Module):
         return self.features(x)
 
     def forward_head(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(x)
+        """The head's layers up to, not including, a final softmax: (N, ...) -> (N, K) logits."""
+        stop = self._logit_layers()
+        for i, module in enumerate(self.head):
+            if i < stop:
+                x = module(x)
+        return x
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(x))
+        """Logits (N, K): what ``nn.CrossEntropyLoss`` takes; ``probabilities`` for softmax."""
+        return self.forward_head(self.features(x))
 
+    @torch.jit.export
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Class probabilities (N, K): every layer, the head's softmax included (so forward
+        hooks see it, as summaries and feature maps show it), or a softmax added if it has none.
+        """
+        x = self.head(self.features(x))
+        return x if self._logit_layers() < len(self.head) else x.softmax(dim=1)
+
+    def _logit_layers(self) -> int:
+        # Eager code looks at the head now (it may have been edited since __init__); a scripted
+        # module cannot test a module's class, so it uses the count __prepare_scriptable__ took.
+        if torch.jit.is_scripting():
+            return self.scripted_logit_layers
+        return logit_layers(self.head)
+
+    @torch.jit.export
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """Scores before the final softmax (the whole network if it has none)."""
-        x = self.features(x)
-        last = len(self.head) - 1
-        for i, module in enumerate(self.head):
-            if i == last and isinstance(module, nn.Softmax):
-                break
-            x = module(x)
-        return x
+        """``net(x)``: the scores before the softmax (the name older code calls)."""
+        return self.forward(x)
+
+
+def logit_layers(head: nn.Sequential) -> int:
+    """How many of ``head``'s layers give the logits: all but a final softmax.
+
+    Example:
+        >>> logit_layers(nn.Sequential(nn.Linear(4, 2), nn.Softmax(dim=1)))
+        1
+    """
+    ends_in_softmax = len(head) > 0 and isinstance(head[-1], nn.Softmax)
+    return len(head) - 1 if ends_in_softmax else len(head)
 
 
 def build_layers(specs: list[LayerSpec], input_shape: tuple[int, ...]

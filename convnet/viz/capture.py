@@ -67,5 +67,5 @@ def capture(model: nn.Module, x: torch.Tensor) -> OrderedDict[str, torch.Tensor]
         x (N, C, H, W) -> {name: (N, ...)}, each layer's output as the layer produced it.
     """
     with recording(model) as activations, torch.no_grad():
-        model(x)
+        getattr(model, "probabilities", model)(x)  # a Network's softmax too: net(x) skips it
     return activations
