@@ -96,9 +96,8 @@ class Convolution(Kind):
 
     # ------------------------------------------------------------------ summary
     def params(self, module):
-        k, c_in, c_out = module.kernel_size[0], module.in_channels // module.groups, \
-            module.out_channels
-        bias = module.bias is not None
+        k, c_out, bias = module.kernel_size[0], module.out_channels, module.bias is not None
+        c_in = module.in_channels // module.groups  # each filter spans one group's maps
         links = connections(module)
         count = conv_params(k, c_in, c_out, bias, links)
         if links is not None:
