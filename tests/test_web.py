@@ -324,4 +324,4 @@ def test_the_page_writes_markup_only_through_its_escaping_helper():
               if any(w in line for w in ("innerHTML", "outerHTML", "insertAdjacentHTML",
                                          "document.write"))
               and not line.lstrip().startswith("//")]
-    assert writes == [("app.js", 'node.innerHTML = parts.map((p) => p.s).join("");')]
+    assert writes == [("dom.js", 'node.innerHTML = parts.map((p) => p.s).join("");')]

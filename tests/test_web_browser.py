@@ -232,6 +232,12 @@ def poison_unit(unit) -> None:
         term["sum" if "sum" in term else "x"] = payload("term")
     if "window" in a:
         a["window"][0][0] = payload("window")
+    for line in a.get("lines", []):  # what the panel renders, whatever the layer's kind
+        for parts in line["row"] if "row" in line else line.values():
+            parts[:] = [payload("line") if isinstance(p, (str, int, float)) else p for p in parts]
+            for p in parts:
+                if isinstance(p, dict):
+                    p["matrix"][0][0] = payload("cell")
 
 
 def poison_filters(filters) -> None:
@@ -260,6 +266,7 @@ def test_every_server_string_reaches_the_page_escaped(browser, server):
     assert page.evaluate("window.__pwned") is None
     assert payload("type") in page.inner_text(".layer[data-name=conv1] h3")
     assert payload("formula") in page.inner_text("#panel")
+    assert payload("line") in page.inner_text("#panel")
     assert payload("filter-name") in page.inner_text("#filters")
     assert payload("kernel-name") in page.inner_text("#kernel-name")
     payload_fires_in_this_browser(page)

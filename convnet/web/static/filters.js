@@ -1,8 +1,10 @@
-// convnet serve: the filters tab and the kernel playground. Loaded before app.js, whose
-// globals ($, el, html, setHTML, api, state, paint, paintRGB, mapValues, bytes, range, matrix,
-// num) these use. Server strings reach the page as text, or escaped by html`...`.
-"use strict";
-// ------------------------------------------------------------------ filters and kernels
+// The filters tab and the kernel playground. Server strings reach the page as text, or
+// escaped by html`...`.
+import {$, el, html, setHTML} from "./dom.js";
+import {api, bytes} from "./api.js";
+import {mapValues, paint, paintRGB, range} from "./paint.js";
+import {matrix} from "./panel.js";
+import {state} from "./state.js";
 
 function filterCanvas(w, lo, hi, s) {
   const k = w.length, c = document.createElement("canvas");
@@ -25,7 +27,7 @@ function nearestTitle(n, min) {
   return `nearest classic kernel: ${n.closest}, cosine ${n.similarity}` + (n.name ? "" : ` (named only from ${min})`);
 }
 
-function drawFilters() {
+export function drawFilters() {
   const root = $("#filters"); root.replaceChildren();
   for (const f of state.filters.layers) {
     const m = Math.max(-f.min, f.max), div = document.createElement("div");
@@ -63,7 +65,7 @@ function drawFilters() {
   }
 }
 
-async function playground() {
+export async function playground() {
   if (!state.image) return;
   const text = $("#kernel-text").value.trim(), kernel = text || $("#kernel-name").value;
   try {

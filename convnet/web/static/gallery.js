@@ -1,17 +1,18 @@
-// convnet serve: the run's own test images to click (GET /api/samples). Loaded before app.js,
-// whose globals ($, el, api, state, pad, ctx, update) these functions use when called.
-"use strict";
-// ------------------------------------------------------------------ test images to click
+// The run's own test images to click (GET /api/samples).
+import {$, el} from "./dom.js";
+import {api} from "./api.js";
+import {clearPad, ctx, pad} from "./pad.js";
+import {state} from "./state.js";
 
 function unmark() {
   document.querySelectorAll("#gallery .chosen").forEach((e) => e.classList.remove("chosen"));
 }
 
 // The pad is the input again (the user draws or uploads): forget the clicked test image.
-function useThePad() { state.source = null; unmark(); $("#truth").textContent = ""; }
+export function useThePad() { state.source = null; unmark(); $("#truth").textContent = ""; }
 
 // A test image becomes the input: shown on the pad, but its original pixels are what is sent.
-function choose(sample, button) {
+export function choose(sample, button) {
   state.source = sample.image; state.sourceLabel = sample.label;
   unmark(); button.classList.add("chosen");
   $("#truth").textContent = `true class: ${sample.label} (test image #${sample.index})`;
@@ -23,11 +24,11 @@ function choose(sample, button) {
     ctx.imageSmoothingEnabled = true;
   };
   img.src = sample.image;
-  update();
 }
 
-// The run's own test images (GET /api/samples), or one line saying why there are none.
-async function loadGallery(run) {
+// The run's own test images as buttons (onClick(sample, button)), or one line saying why
+// there are none; returns the samples.
+export async function loadGallery(run, onClick) {
   const box = $("#gallery-box"), root = $("#gallery");
   root.replaceChildren(); $("#gallery-note").textContent = "";
   if (run.input_shape[0] === 3) $("#side").prepend(box);  // a colour run: photos come first
@@ -42,7 +43,7 @@ async function loadGallery(run) {
     const button = el("button", undefined, "sample"), img = el("img");
     img.src = sample.image; img.alt = sample.label;
     button.title = `${sample.label} (test image #${sample.index})`;
-    button.append(img); button.onclick = () => choose(sample, button);
+    button.append(img); button.onclick = () => onClick(sample, button);
     root.append(button);
   }
   return g.samples;

@@ -1,0 +1,124 @@
+// The network tab: one box per layer, its maps or units painted from /api/activations, the
+// class bars under the last layer, and the guess beside the pad.
+import {$, el, html, setHTML} from "./dom.js";
+import {bytes} from "./api.js";
+import {percent} from "./format.js";
+import {PER_ROW, UNIT, mapValues, paint, paintRGB, range, scaleFor} from "./paint.js";
+import {hoverable, inspect} from "./panel.js";
+import {state} from "./state.js";
+
+// A box per layer (and a tick box under "layers shown"), emptied until activations arrive.
+export function buildLayers() {
+  const root = $("#layers"), toggles = $("#toggles");
+  root.replaceChildren(); toggles.replaceChildren();
+  const all = [{name: "input", kind: "input", type: "as the network sees it",
+                shape: state.run.input_shape, source: null}].concat(state.run.layers);
+  for (const meta of all) {
+    const div = document.createElement("div");
+    div.className = "layer"; div.dataset.name = meta.name; div.dataset.kind = meta.kind;
+    const shape = meta.shape.join("×");
+    const win = meta.kernel ? ` · ${meta.kernel.join("×")} window, stride ${meta.stride[0]}` : "";
+    const table = meta.table ? " · partial connection table" : "";
+    setHTML(div, html`<h3>${meta.name} <span class="meta">${meta.type} · ${shape}${win}${table}</span> `,
+      html`<span class="meta shown"></span></h3><div class="body"></div>`);
+    div.hidden = state.hidden.has(meta.name);
+    root.appendChild(div);
+    const label = document.createElement("label");
+    const box = el("input"); box.type = "checkbox"; box.checked = !div.hidden;
+    label.append(box, " ", meta.name, el("br"));
+    label.querySelector("input").onchange = (e) => {
+      div.hidden = !e.target.checked;
+      if (div.hidden) state.hidden.add(meta.name); else state.hidden.delete(meta.name);
+    };
+    toggles.appendChild(label);
+  }
+}
+
+function drawMaps(div, layer) {
+  const [c, h, w] = layer.shape, s = scaleFor(h, c), raw = bytes(layer.data);
+  const body = div.querySelector(".body");
+  let maps = body.querySelector(".maps");
+  if (!maps || maps.querySelectorAll(".map").length !== layer.shown) {
+    maps = el("div", undefined, "maps"); body.replaceChildren(maps);
+    for (let i = 0; i < layer.shown; i++) {
+      const m = document.createElement("div");
+      m.className = "map"; m.dataset.channel = i; m.dataset.scale = s;
+      setHTML(m, html`<canvas width="${w}" height="${h}" style="width:${w * s}px;height:${h * s}px"></canvas>`,
+        html`<span class="label">${i}</span>`);
+      hoverable(m.querySelector("canvas"), div.dataset.name, (x, y) => [i, Math.floor(y / s), Math.floor(x / s)]);
+      maps.appendChild(m);
+    }
+  }
+  div.querySelector(".shown").textContent = layer.shown < c ? `(first ${layer.shown} of ${c} maps shown)` : "";
+  maps.querySelectorAll(".map").forEach((m, i) => {
+    const [lo, hi] = range(layer, i);
+    paint(m.querySelector("canvas"), mapValues(layer, raw, i, h * w), w, h, lo, hi);
+  });
+}
+
+// An RGB input is also shown in colour, on the 0..255 scale, beside its three channels.
+function drawRGB(input) {
+  const [, h, w] = input.shape, maps = document.querySelector('.layer[data-name="input"] .maps');
+  if (!maps) return;
+  let c = maps.querySelector("canvas.rgb");
+  if (!c) {
+    c = document.createElement("canvas"); c.className = "rgb"; c.width = w; c.height = h;
+    c.style.width = w * scaleFor(h, 3) + "px"; c.title = "the input in colour"; maps.appendChild(c);
+  }
+  paintRGB(c, input.rgb, w, h);
+}
+
+function drawUnits(div, layer) {
+  const n = layer.shown, cols = Math.min(n, PER_ROW), rowsN = Math.ceil(n / cols);
+  const body = div.querySelector(".body");
+  let box = body.querySelector(".units");
+  if (!box || +box.dataset.n !== n) {
+    setHTML(body, html`<div class="units" data-n="${n}"><canvas width="${cols}" height="${rowsN}" `,
+      html`style="width:${cols * UNIT}px;height:${rowsN * UNIT}px"></canvas></div><div class="bars"></div>`);
+    box = body.querySelector(".units");
+    hoverable(box.querySelector("canvas"), div.dataset.name, (x, y) => {
+      const i = Math.floor(y / UNIT) * cols + Math.floor(x / UNIT);
+      return i < n ? [i] : null;
+    });
+  }
+  const vals = mapValues(layer, bytes(layer.data), 0, n), padded = new Float32Array(cols * rowsN);
+  padded.set(vals);
+  const [lo, hi] = range(layer, 0);
+  paint(box.querySelector("canvas"), padded, cols, rowsN, lo, hi);
+  div.querySelector(".shown").textContent = n < layer.shape[0] ? `(first ${n} of ${layer.shape[0]} units shown)` : "";
+}
+
+function drawBars(div, pred) {
+  const bars = div.querySelector(".bars");
+  if (!bars) return;
+  bars.replaceChildren(...pred.top.slice(0, 10).map((t, k) => {
+    const bar = el("div", undefined, "bar" + (k === 0 ? " first" : k === 1 ? " second" : ""));
+    const fill = el("div", undefined, "fill");
+    fill.style.width = Math.round(200 * t.probability) + "px";
+    bar.append(el("span", t.label, "name"), fill, percent(t.probability));
+    return bar;
+  }));
+}
+
+// Paint the latest activations, the class bars and the guess; re-inspect the unit hovered.
+export function render() {
+  const acts = state.acts;
+  if (!acts) return;
+  const all = [acts.input].concat(acts.layers);
+  state.netRange = [Math.min(...all.map((l) => l.min)), Math.max(...all.map((l) => l.max))];
+  for (const layer of all) {
+    const div = document.querySelector(`.layer[data-name="${CSS.escape(layer.name)}"]`);
+    if (!div) continue;
+    if (layer.shape.length === 3) drawMaps(div, layer); else drawUnits(div, layer);
+  }
+  if (acts.input.shape[0] === 3) drawRGB(acts.input);
+  const last = acts.layers[acts.layers.length - 1];
+  drawBars(document.querySelector(`.layer[data-name="${CSS.escape(last.name)}"]`), acts.prediction);
+  const p = acts.prediction;
+  const guess = el("span", p.label); guess.id = "guess";
+  $("#prediction").replaceChildren(guess, ` (${percent(p.probability)})`);
+  if (p.second) $("#prediction").append(" ", el("span", `second guess: ${p.second.label} (${percent(p.second.probability)})`, "second"));
+  $("#status").textContent = "";
+  $("#timing").textContent = `server ${acts.server_ms} ms per update`;
+  if (state.hover) inspect(state.hover.layer, state.hover.index);
+}
