@@ -3,11 +3,15 @@
 A fake run has random weights (``torch.manual_seed``) and a manifest naming its dataset and
 classes, so ``show``, ``report``, ``serve`` and ``explain`` treat it like a finished run. The
 test split is written in the real binary format (``cifar-10-batches-bin``), one colour per
-class, so a picture can be checked against its label.
+class, so a picture can be checked against its label. ``to_legacy_layout`` rewrites a run's
+checkpoint as versions before the separate optimizer file wrote it.
 """
+
+import json
 
 import numpy as np
 import torch
+from safetensors.torch import save_file
 
 from convnet import runs
 from convnet.registry import create_model
@@ -60,3 +64,21 @@ def photo_run(root, name: str = "photos", model_name: str = "seed4"):
     return fake_run(root, name, model_name, PHOTO_CLASSES, [0.5] * 3, [0.25] * 3,
                     dataset="cifar10", config={"data_dir": str(root / "data"),
                                                "classes": PHOTO_CLASSES})
+
+
+def to_legacy_layout(rundir) -> None:
+    """RUNDIR's checkpoint as the one file earlier versions wrote (their ``save_checkpoint``):
+    ``model.<weight>`` and ``optim.<param>.<slot>`` tensors in model.safetensors, the
+    param_groups in its metadata, format ``convnet-run/1``, and no optimizer.safetensors."""
+    weights, optim, meta = runs.load_checkpoint(rundir)
+    tensors = {f"model.{k}": v for k, v in weights.items()}
+    opt_meta = {}
+    if optim:
+        for pid, slots in optim["state"].items():
+            for slot, value in slots.items():
+                tensors[f"optim.{pid}.{slot}"] = value
+        opt_meta = {"param_groups": optim["param_groups"]}
+    header = {"format": "convnet-run/1", "meta": json.dumps(meta),
+              "optimizer": json.dumps(opt_meta)}
+    save_file(tensors, rundir / runs.WEIGHTS, metadata=header)
+    (rundir / runs.OPTIMIZER).unlink(missing_ok=True)

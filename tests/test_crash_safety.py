@@ -5,8 +5,9 @@ checkpoint is no dead end: ``--resume`` starts it from its seeded beginning and 
 into it replaces it, both giving the uninterrupted run's weights.
 
 The training runs in a real subprocess (``python WRAPPER -m convnet ...`` style): a small wrapper
-script makes the SECOND checkpoint write slow and observable (half the bytes written to the
-temporary file, then a marker file, then a 60 s sleep), so the SIGKILL is sure to land mid-write.
+script makes the SECOND checkpoint's weights write slow and observable (half the bytes written to
+the temporary file, then a marker file, then a 60 s sleep), so the SIGKILL is sure to land
+mid-write, after that checkpoint's optimizer state was written (optimizer.pending.safetensors).
 """
 
 import os
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 from conftest import wait_for_file
 from convnet import runs, train
@@ -29,15 +31,17 @@ WRAPPER = '''
 import os, sys, time
 from pathlib import Path
 import safetensors.torch
-import convnet.runs as runs
+import convnet.runs.checkpoint as checkpoint
 from convnet.cli import main
 
 marker, calls = Path(sys.argv[1]), []
 
 def slow_save_file(tensors, filename, metadata=None):
-    calls.append(filename)
+    weights = Path(filename).name.startswith(".model.safetensors.")
+    if weights:
+        calls.append(filename)
     data = safetensors.torch.save(tensors, metadata=metadata)
-    if len(calls) < 2:
+    if not weights or len(calls) < 2:
         Path(filename).write_bytes(data)
         return
     with open(filename, "wb") as f:  # the 2nd checkpoint: half of it, then hang
@@ -48,7 +52,7 @@ def slow_save_file(tensors, filename, metadata=None):
     time.sleep(60)
     raise SystemExit("the test should have killed this process")
 
-runs.save_file = slow_save_file  # runs.save_checkpoint calls save_file through this name
+checkpoint.save_file = slow_save_file  # runs.save_checkpoint calls save_file through this name
 sys.exit(main(sys.argv[2:]))
 '''
 
@@ -81,16 +85,20 @@ def test_kill_9_mid_checkpoint_keeps_the_previous_one_and_resume_finishes(tiny_d
     assert [str(t) for t in temps] == [marker.read_text()]
     assert 0 < temps[0].stat().st_size
 
-    # The previous checkpoint is intact: epoch 1, loadable, and what was logged.
+    # The previous checkpoint is intact: epoch 1, loadable, and what was logged; epoch 2's
+    # optimizer state, written whole before the weights, is not taken for epoch 1's.
     weights, optim, meta = runs.load_checkpoint(out)
     assert meta["epoch"] == meta["metrics"]["epoch"] == 1 and optim and weights
     assert [r["epoch"] for r in runs.read_metrics(out)] == [1]
+    assert (out / runs.PENDING).is_file() and optim["state"][0]["step"].item() > 0
+    epoch_1_steps = optim["state"][0]["step"].item()
+    assert load_file(out / runs.PENDING)["0.step"].item() == 2 * epoch_1_steps
 
     # Resume ignores the leftover (and its first checkpoint removes it), then finishes.
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
     assert runs.load_checkpoint(out)[2]["epoch"] == 3
     assert [r["epoch"] for r in runs.read_metrics(out)] == [1, 2, 3]
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.glob("*.tmp")) and not (out / runs.PENDING).exists()
 
     straight = tmp_path / "straight"
     train.fit(train.start(train.TrainConfig(model="lenet5", data_dir=str(tiny_data), epochs=3,

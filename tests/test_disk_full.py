@@ -20,6 +20,7 @@ from PIL import Image
 
 from convnet import runs
 from convnet.cli import main
+from convnet.runs import checkpoint
 
 
 def one_line(capsys) -> str:
@@ -28,26 +29,33 @@ def one_line(capsys) -> str:
     return err[0]
 
 
+@pytest.mark.parametrize("full_at", [runs.PENDING, runs.WEIGHTS])
 def test_disk_full_during_a_checkpoint_keeps_the_previous_one(tiny_run, tmp_path, monkeypatch,
-                                                               capsys):
+                                                               capsys, full_at):
+    """The disk fills while the optimizer state is written, or then while the weights are."""
     run = tmp_path / "run"
     shutil.copytree(tiny_run, run)
-    before = runs.load_checkpoint(run)[0]
+    before = runs.load_checkpoint(run)
+    real_save_file = checkpoint.save_file
 
     def full_disk(tensors, filename, metadata=None):
+        if not Path(filename).name.startswith(f".{full_at}."):
+            return real_save_file(tensors, filename, metadata=metadata)
         with open(filename, "wb") as f:
             f.write(b"\0" * 100)  # a partial write, then the disk is full
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(runs, "save_file", full_disk)
+    monkeypatch.setattr(checkpoint, "save_file", full_disk)
     code = main(["train", "--resume", str(run), "--epochs", "3", "--quiet"])
     line = one_line(capsys)
     assert code == 11
-    assert f"{run / runs.WEIGHTS}: could not write it (disk full: No space left on device)" in line
+    assert f"{run / full_at}: could not write it (disk full: No space left on device)" in line
     assert "previous version" in line
-    after = runs.load_checkpoint(run)[0]
-    assert all(torch.equal(before[k], after[k]) for k in before)
-    assert not list(run.glob(".model.safetensors.*.tmp"))
+    after = runs.load_checkpoint(run)
+    assert after[2]["epoch"] == before[2]["epoch"] == 2
+    assert all(torch.equal(before[0][k], after[0][k]) for k in before[0])
+    assert after[1]["state"][0]["step"] == before[1]["state"][0]["step"]  # epoch 2's optimizer
+    assert not list(run.glob(".*.tmp"))
 
 
 def test_unwritable_directory_is_a_run_error(tmp_path):

@@ -2,7 +2,8 @@
 and one line on stderr, never an internal error (70) and never a signal.
 
 The matrix is generated: each TARGET is a file a command reads (an IDX, CIFAR or Semeion file, an
-image, an image folder, run.json, the checkpoint's metadata, metrics.jsonl, an exported .onnx)
+image, an image folder, run.json, the checkpoint's two files and their metadata, metrics.jsonl,
+an exported .onnx)
 with the commands that read it; each is damaged by the byte MUTATIONS (truncated, empty, garbage
 at the start, in the middle, after the end, all random), by its format's own (an IDX header whose
 sizes overflow, a CIFAR meta file that is not UTF-8...) and, for JSON, by giving every field
@@ -31,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -181,7 +183,7 @@ def copy_run(world: World, case: Path) -> Path:
     run = case / "run"
     run.mkdir()
     for item in world.run.iterdir():
-        if item.name == "model.safetensors":
+        if item.name in ("model.safetensors", "optimizer.safetensors"):
             os.link(item, run / item.name)
         elif item.is_file():
             shutil.copy(item, run / item.name)
@@ -308,8 +310,9 @@ class FileEdit:
 
 
 def _checkpoint(change_meta: Callable[[dict], dict] | None = None,
-                extra_tensor: str | None = None) -> FileEdit:
-    """Rewrite RUN/model.safetensors with changed metadata or one more tensor."""
+                extra_tensor: str | None = None, shape: tuple = (6,)) -> FileEdit:
+    """Rewrite RUN/model.safetensors (or optimizer.safetensors) with changed metadata or one
+    more tensor (of ``shape``)."""
     def apply(path: Path) -> None:
         tensors = load_file(path)
         with safe_open(path, "pt") as f:
@@ -317,7 +320,7 @@ def _checkpoint(change_meta: Callable[[dict], dict] | None = None,
         if change_meta:
             meta = change_meta(meta)
         if extra_tensor:
-            tensors[extra_tensor] = tensors["model.features.conv1.bias"].clone()
+            tensors[extra_tensor] = torch.zeros(shape)
         path.unlink()  # a hard link to the shared run: write a new file, not into it
         save_file(tensors, path, metadata=meta)
     return FileEdit(apply)
@@ -329,17 +332,26 @@ def _meta_json(key: str, value) -> Callable[[dict], dict]:
 
 CHECKPOINT_EDITS = {
     "meta-not-json": _checkpoint(_meta_json("meta", "{epoch: 2")),
-    "optimizer-not-json": _checkpoint(_meta_json("optimizer", "[[[")),
     "meta-a-list": _checkpoint(_meta_json("meta", [2])),
     "epoch-text": _checkpoint(_meta_json("meta", {"epoch": "two"})),
     "epoch-huge": _checkpoint(_meta_json("meta", {"epoch": 10 ** 30})),
+    "no-format": _checkpoint(lambda meta: {k: v for k, v in meta.items() if k != "format"}),
+    "no-optimizer-id": _checkpoint(lambda m: {k: v for k, v in m.items() if k != "optimizer_id"}),
+    "other-optimizer-id": _checkpoint(lambda meta: {**meta, "optimizer_id": "0" * 16}),
+    "unknown-tensor": _checkpoint(extra_tensor="junk"),
+    "huge-tensor": _checkpoint(extra_tensor="features.conv1.bias", shape=(10 ** 6,)),
+}
+
+OPTIMIZER_EDITS = {  # RUN/optimizer.safetensors
+    "optimizer-not-json": _checkpoint(_meta_json("optimizer", "[[[")),
     "param-groups-text": _checkpoint(_meta_json("optimizer", {"param_groups": "x"})),
     "betas-text": _checkpoint(lambda meta: {**meta, "optimizer": json.dumps(replaced(
         json.loads(meta["optimizer"]), ("param_groups", 0, "betas"), "ab"))}),
-    "no-format": _checkpoint(lambda meta: {k: v for k, v in meta.items() if k != "format"}),
-    "unknown-tensor": _checkpoint(extra_tensor="junk"),
-    "optim-of-no-parameter": _checkpoint(extra_tensor="optim.999.exp_avg"),
-    "optim-without-slot": _checkpoint(extra_tensor="optim.0"),
+    "no-id": _checkpoint(lambda meta: {k: v for k, v in meta.items() if k != "id"}),
+    "slot-of-no-parameter": _checkpoint(extra_tensor="999.exp_avg"),
+    "no-slot": _checkpoint(extra_tensor="0"),
+    "larger-than-any-weight": _checkpoint(extra_tensor="0.junk", shape=(10 ** 6,)),
+    "same-id-other-numbers": _checkpoint(extra_tensor="0.exp_avg", shape=(6, 1, 5, 5)),
 }
 
 METRICS_MUTATIONS = {
@@ -410,7 +422,8 @@ def targets(world: World) -> list[Target]:
     manifest_json = json.loads((world.run / "run.json").read_text())
     skip = ("versions", "recipe", "final", "files")
     with safe_open(world.run / "model.safetensors", "pt") as f:
-        ckpt_meta = {k: json.loads(v) for k, v in f.metadata().items() if k != "format"}
+        ckpt_meta = {k: json.loads(v) for k, v in f.metadata().items()
+                     if k not in ("format", "optimizer_id")}
     metrics_row = json.loads((world.run / "metrics.jsonl").read_text().splitlines()[-1])
     onnx_meta = {"classes": [str(d) for d in range(10)], "mean": [0.1], "std": [0.3],
                  "framing": "mnist", "invert": "auto", "input_shape": [1, 32, 32], "channels": 1}
@@ -485,6 +498,10 @@ def targets(world: World) -> list[Target]:
                run_commands(world, ("predict", "evaluate", "resume", "export", "show"))),
         Target("checkpoint-metadata", in_run("model.safetensors"), CHECKPOINT_EDITS,
                run_commands(world, ("predict", "evaluate", "resume", "export"))),
+        Target("optimizer.safetensors", in_run("optimizer.safetensors"),
+               {**{k: BYTES[k] for k in ("empty", "truncated-half", "garbage-start")},
+                **OPTIMIZER_EDITS},
+               run_commands(world, ("predict", "resume"))),
         Target("checkpoint-metadata-fields", in_run("model.safetensors"),
                ckpt_json(json_mutations(ckpt_meta, per_field=1)),
                run_commands(world, ("predict", "resume")), spread=True),
@@ -621,7 +638,8 @@ def matrix(tiny_data, tiny_run, tmp_path_factory) -> dict[str, list[tuple[str, s
 TARGET_NAMES = ["idx-train-images", "idx-test-labels", "cifar-bin-test", "cifar-bin-meta",
                 "cifar-py-batch", "cifar-py-meta", "semeion", "image-png", "image-jpeg",
                 "folder-image", "run.json", "run.json-fields", "model.safetensors",
-                "checkpoint-metadata", "checkpoint-metadata-fields", "metrics.jsonl",
+                "checkpoint-metadata", "optimizer.safetensors", "checkpoint-metadata-fields",
+                "metrics.jsonl",
                 "metrics.jsonl-report", "metrics.jsonl-fields", ".onnx", ".onnx-fields"]
 
 

@@ -247,14 +247,16 @@ def field(section: str, key: str, value):
     return lambda m: {**m, section: {**m[section], key: value}}
 
 
-def edited_checkpoint(w: Work, meta: dict | None = None, tensor: str | None = None) -> Path:
+def edited_checkpoint(w: Work, meta: dict | None = None, tensor: str | None = None,
+                      name: str = runs.WEIGHTS) -> Path:
+    """The run with its weights (or optimizer) file's metadata changed, or one tensor more."""
     run = w.run()
-    path = run / runs.WEIGHTS
+    path = run / name
     tensors = load_file(path)
     with safe_open(path, "pt") as f:
         header = f.metadata()
     if tensor:
-        tensors[tensor] = tensors["model.features.conv1.bias"].clone()
+        tensors[tensor] = next(iter(tensors.values())).clone()
     save_file(tensors, path, metadata={**header, **(meta or {})})
     return run
 
@@ -307,8 +309,12 @@ TRUST_CASES = [
                     w.image()], 7),
     Case("predict", "checkpoint metadata that is not JSON",
          lambda w: ["predict", edited_checkpoint(w, {"meta": "{epoch: 2"}), w.image()], 7),
-    Case("train", "--resume of a checkpoint with an unknown tensor",
-         lambda w: ["train", "--resume", edited_checkpoint(w, tensor="junk"), "--quiet"], 7),
+    Case("train", "--resume with an unknown tensor in optimizer.safetensors",
+         lambda w: ["train", "--resume", edited_checkpoint(w, tensor="junk",
+                                                           name=runs.OPTIMIZER), "--quiet"], 7),
+    Case("train", "--resume of weights whose optimizer state is another checkpoint's",
+         lambda w: ["train", "--resume", edited_checkpoint(w, {"optimizer_id": "0" * 16}),
+                    "--quiet"], 7),
     Case("train", "--resume with a garbage line in metrics.jsonl",
          lambda w: ["train", "--resume", garbage_metrics(w), "--quiet"], 7),
     Case("predict", ".onnx metadata that is not JSON",

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file
 
 import convnet
 from convnet import runs
@@ -186,6 +187,20 @@ def test_every_path_gives_the_eval_mode_probabilities(name, trained, photo, pred
     assert_all_equal(got, expected, name)
 
     assert predictors and all(in_eval_mode(p.model) for p in predictors + [api])
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_every_run_loads_into_a_plain_pytorch_model(name, trained):
+    """RUNDIR/model.safetensors is a plain state_dict (issue 15, trap 2): strict
+    ``load_state_dict`` into a freshly built model gives the run's model."""
+    rundir = trained[name]
+    desc = runs.read_manifest(rundir)["model"]
+    net = convnet.create_model(name, num_classes=desc["num_classes"],
+                               in_chans=desc["input_shape"][0])
+    net.load_state_dict(load_file(rundir / runs.WEIGHTS))
+    x = torch.randn(2, *net.input_shape)
+    with torch.no_grad():
+        assert torch.equal(net.eval()(x), runs.load_model(rundir)[0](x))
 
 
 def test_batched_logits_and_train_step_use_eval_mode_and_restore_it(trained, photo):

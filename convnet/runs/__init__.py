@@ -1,9 +1,14 @@
 """A run directory: everything needed to inspect, resume, repeat or use a training run.
 
-    RUNDIR/run.json          manifest: model, dataset + checksums, config, seed, versions, results
-    RUNDIR/metrics.jsonl     one JSON object per epoch (train/test loss and accuracy, seconds)
-    RUNDIR/model.safetensors weights + optimizer state + the epoch's metrics row, for --resume
-    RUNDIR/run.lock          held (flock) by the one process that writes the run
+    RUNDIR/run.json              manifest: model, dataset + checksums, config, seed, versions,
+                                 results
+    RUNDIR/metrics.jsonl         one JSON object per epoch (train/test loss and accuracy, seconds)
+    RUNDIR/model.safetensors     the weights as a plain state_dict (+ the epoch's metrics row in
+                                 its metadata): ``net.load_state_dict(load_file(path))`` takes it
+    RUNDIR/optimizer.safetensors the optimizer state of the same epoch, for --resume
+    RUNDIR/run.lock              held (flock) by the one process that writes the run
+
+How the two checkpoint files are kept a pair through a kill: ``runs.checkpoint``.
 
 Weights are only ever read through safetensors: a checkpoint cannot execute code. Every file is
 written whole or not at all, by one process at a time (``runs.files``), and a later step only
@@ -19,15 +24,17 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from ..errors import ModelError, RunError, SpecError
 from ..models import Network, create_model
 from ..version import __version__
+from .checkpoint import (  # noqa: F401 -- re-exported: runs.save_checkpoint, runs.save_weights
+    LEGACY_FORMAT, WEIGHTS_FORMAT, finish_checkpoint, load_checkpoint, load_optimizer,
+    load_weights, save_checkpoint, save_weights, shapes)
 from .files import (  # noqa: F401 -- re-exported: runs.atomic_write, runs.RunLock...
-    LOCK, MANIFEST, METRICS, OWN_FILES, WEIGHTS, RunLock, atomic_write, check_out, claim_rundir,
-    has_progress, make_dir, reason, refuse_to_replace, released_on_error, remove_stale_temps)
+    LOCK, MANIFEST, METRICS, OPTIMIZER, OWN_FILES, PENDING, WEIGHTS, RunLock, atomic_write,
+    check_out, claim_rundir, has_progress, make_dir, reason, refuse_to_replace, released_on_error,
+    remove_stale_temps)
 from .schema import (  # noqa: F401 -- re-exported: runs.check_onnx (export.OnnxModel)
     METRICS_ROW, check, check_checkpoint, check_manifest, check_onnx)
 
@@ -57,68 +64,6 @@ def build_model(desc: dict) -> Network:
         raise RunError(f"run manifest has an unusable model description: {e}") from None
     except (ModelError, SpecError) as e:
         raise RunError(f"run manifest names a model this version cannot build: {e}") from None
-
-
-def save_checkpoint(rundir: Path, model: torch.nn.Module, optimizer, meta: dict) -> None:
-    """Model weights + optimizer state in one safetensors file, so they can never disagree."""
-    tensors = {f"model.{k}": v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    opt_meta = {}
-    if optimizer is not None:
-        state = optimizer.state_dict()
-        for pid, slots in state["state"].items():
-            for key, value in slots.items():
-                tensors[f"optim.{pid}.{key}"] = torch.as_tensor(value).detach().contiguous().cpu()
-        opt_meta = {"param_groups": state["param_groups"]}
-    header = {"format": FORMAT, "meta": json.dumps(meta), "optimizer": json.dumps(opt_meta)}
-    remove_stale_temps(Path(rundir) / WEIGHTS)
-    atomic_write(Path(rundir) / WEIGHTS, lambda tmp: save_file(tensors, tmp, metadata=header),
-                 own_file=True)
-
-
-def load_checkpoint(rundir: Path) -> tuple[dict, dict, dict]:
-    """(model tensors, optimizer state dict or {}, meta) from RUNDIR/model.safetensors."""
-    path = Path(rundir) / WEIGHTS
-    if not path.is_file():
-        raise RunError(f"{path}: no weights file; is {rundir} a finished or started run?")
-    try:
-        tensors = load_file(path)
-        from safetensors import safe_open
-        with safe_open(path, "pt") as f:
-            header = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError) as e:
-        raise RunError(f"{path}: not a readable safetensors file ({e})") from None
-    if header.get("format") != FORMAT:
-        raise RunError(f"{path}: written by another program or version "
-                       f"(format {header.get('format')!r}, expected {FORMAT!r})")
-    try:
-        meta, opt_meta = (json.loads(header.get(k, "{}")) for k in ("meta", "optimizer"))
-    except (ValueError, RecursionError) as e:
-        raise RunError(f"{path}: its metadata is not JSON ({str(e)[:80]})") from None
-    check_checkpoint(meta, opt_meta, list(tensors), str(path))
-    weights = {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}
-    optim = {}
-    if opt_meta:
-        state: dict = {}
-        for key, value in tensors.items():
-            if key.startswith("optim."):
-                _, pid, slot = key.split(".", 2)
-                state.setdefault(int(pid), {})[slot] = value
-        optim = {"state": state, "param_groups": opt_meta["param_groups"]}
-    return weights, optim, meta
-
-
-def load_weights(model: torch.nn.Module, weights: dict, source: Path) -> None:
-    """Load weights, refusing a checkpoint made for another model with one clear line."""
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    found = {k: tuple(v.shape) for k, v in weights.items()}
-    if expected != found:
-        missing = sorted(set(expected) - set(found))
-        wrong = sorted(k for k in expected.keys() & found.keys() if expected[k] != found[k])
-        detail = (f"missing {missing[0]}" if missing else
-                  f"{wrong[0]} is {found[wrong[0]]} not {expected[wrong[0]]}" if wrong else
-                  f"unexpected {sorted(set(found) - set(expected))[0]}")
-        raise RunError(f"{source}: checkpoint is for a different model ({detail})")
-    model.load_state_dict(weights)
 
 
 def read_manifest(rundir: Path) -> dict:
@@ -239,7 +184,7 @@ def load_model(rundir: Path) -> tuple[Network, dict]:
     if model.spec is not None and model.num_classes != manifest["model"]["num_classes"]:
         raise RunError(f"{Path(rundir) / MANIFEST}: model.spec ends in {model.num_classes} "
                        f"outputs but model.num_classes is {manifest['model']['num_classes']}")
-    weights, _, _ = load_checkpoint(rundir)
+    weights, _, _ = load_checkpoint(rundir, with_optimizer=False, expected=shapes(model))
     load_weights(model, weights, Path(rundir) / WEIGHTS)
     return model.eval(), manifest
 
@@ -292,33 +237,19 @@ def restore(rundir: Path, model: torch.nn.Module, epochs: int) -> tuple[dict, di
     """The last checkpoint's weights put into ``model``; (optimizer state, meta).
 
     A run stopped before its first checkpoint gives ({}, {}) and ``model`` is left as it is
-    (its seeded initial weights). ``epochs`` fewer than the checkpoint's is refused.
+    (its seeded initial weights). ``epochs`` fewer than the checkpoint's is refused. The caller
+    holds the run's lock: a checkpoint a kill left half-renamed is finished here.
     """
     if not has_progress(rundir):
         return {}, {}
-    weights, optim, meta = load_checkpoint(rundir)
+    weights, optim, meta = load_checkpoint(rundir, expected=shapes(model))
+    finish_checkpoint(rundir)
     done = int(meta.get("epoch", 0))
     if epochs < done:
         raise RunError(f"--epochs {epochs} is fewer than the {done} epochs {rundir} has "
                        f"already done; give a larger --epochs to extend it")
     load_weights(model, weights, Path(rundir) / WEIGHTS)
     return optim, meta
-
-
-def load_optimizer(optimizer: torch.optim.Optimizer, state: dict) -> None:
-    """Optimizer state from a checkpoint, each moment in its parameter's memory layout (as an
-    uninterrupted run has them: channels-last weights have channels-last moments)."""
-    if not state:
-        return
-    try:
-        optimizer.load_state_dict(state)
-    except (ValueError, KeyError, RuntimeError) as e:  # a state that does not fit this model
-        raise RunError(f"the optimizer state in the checkpoint does not fit the model "
-                       f"({str(e).splitlines()[0] if str(e) else type(e).__name__})") from None
-    for param, slots in optimizer.state.items():
-        for key, value in slots.items():
-            if torch.is_tensor(value) and value.shape == param.shape:
-                slots[key] = torch.empty_like(param).copy_(value)
 
 
 def check_same_data(rundir: Path, recorded: dict | None, found: dict) -> None:

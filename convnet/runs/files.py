@@ -27,7 +27,10 @@ except ImportError:  # Windows: no flock; a run directory is then not locked
     fcntl = None
 
 MANIFEST, METRICS, WEIGHTS, LOCK = "run.json", "metrics.jsonl", "model.safetensors", "run.lock"
-OWN_FILES = (MANIFEST, METRICS, WEIGHTS, LOCK)  # only the run's own writers may replace these
+OPTIMIZER = "optimizer.safetensors"  # the optimizer state of the weights' epoch
+PENDING = "optimizer.pending.safetensors"  # the next one, while a checkpoint is being written
+# Only the run's own writers may replace these:
+OWN_FILES = (MANIFEST, METRICS, WEIGHTS, LOCK, OPTIMIZER, PENDING)
 
 
 def reason(e: BaseException) -> str:
@@ -106,12 +109,31 @@ def atomic_write(path: Path, write, own_file: bool = False) -> None:
     except BaseException:
         _discard(tmp)
         raise
-    try:  # the rename itself survives a power cut once the folder is on disk
-        fd = os.open(path.parent, os.O_RDONLY)
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    try:  # a rename survives a power cut once the folder is on disk
+        fd = os.open(folder, os.O_RDONLY)
         os.fsync(fd)
         os.close(fd)
     except OSError:  # not every file system syncs a folder; the write itself is done
         pass
+
+
+def atomic_rename(source: Path, path: Path) -> None:
+    """Rename the whole file ``source`` over ``path`` (the run's own writer only), durably.
+
+    Raises:
+        WriteError: one line naming ``path``; ``source`` and the previous ``path`` stay.
+    """
+    refuse_to_replace(path, own_file=True)
+    try:
+        os.replace(source, path)
+    except OSError as e:
+        raise WriteError(f"{path}: could not rename {Path(source).name} over it "
+                         f"({reason(e)})") from None
+    _sync_folder(Path(path).parent)
 
 
 def _new_temp(path: Path) -> str:
@@ -263,5 +285,7 @@ def claim_rundir(path: Path, numbered: bool = False) -> tuple[Path, RunLock]:
             raise RunError(f"{path} already holds a run: use --resume {path} or another --out")
         warnings.warn(f"{path} held a run stopped before its first checkpoint; starting it again")
         (path / METRICS).unlink(missing_ok=True)
-        remove_stale_temps(path / WEIGHTS)
+        (path / PENDING).unlink(missing_ok=True)  # an epoch-1 checkpoint killed before its commit
+        for name in (WEIGHTS, OPTIMIZER, PENDING):
+            remove_stale_temps(path / name)
     return path, lock

@@ -1,8 +1,9 @@
 """What a run's files may hold, checked in one place before anything is built from them.
 
-``run.json``, the checkpoint's metadata (``model.safetensors``), each ``metrics.jsonl`` row and the
-preprocessing an exported ``.onnx`` carries are each described by a schema: a dict of fields,
-each with a rule (a number range, a text, a list of so many things, one of some values...).
+``run.json``, the checkpoint's metadata (``model.safetensors``, ``optimizer.safetensors``), each
+``metrics.jsonl`` row and the preprocessing an exported ``.onnx`` carries are each described by
+a schema: a dict of fields, each with a rule (a number range, a text, a list of so many things,
+one of some values...).
 ``check`` walks a value against its schema and stops at the first thing wrong with one line
 that names the file and the field and echoes the value:
 
@@ -296,6 +297,11 @@ PARAM_GROUP = Fields({  # torch.optim's settings per group (SGD, Adam); a newer 
                                                 "differentiable", "decoupled_weight_decay")},
     "foreach": Optional(BOOL), "fused": Optional(BOOL)}, required=("params",))
 OPTIMIZER = Fields({"param_groups": ListOf(PARAM_GROUP, 1)})
+# The headers of model.safetensors and optimizer.safetensors (runs.checkpoint): JSON in text.
+WEIGHTS_HEADER = Fields({"meta": Text(), "optimizer_id": Text()},
+                        required=("meta", "optimizer_id"))
+OPTIMIZER_HEADER = Fields({"id": Text(nonempty=True), "optimizer": Text()},
+                          required=("id", "optimizer"))
 ONNX = Fields({**preprocessing(OneOf("auto", "keep", True, False, None)), "input_shape": SHAPE,
                "channels": OneOf(1, 3)},
               required=("classes", "mean", "std", "framing", "invert", "input_shape",
@@ -349,16 +355,34 @@ def check_onnx(values: dict, outputs: int | None, source: str) -> dict:
     return values
 
 
+def _slot_of(name: str, params: set[int]) -> bool:
+    """Whether ``name`` is ``<parameter>.<slot>`` of one of the optimizer's parameters."""
+    pid, _, slot = name.partition(".")
+    return pid.isdigit() and int(pid) in params and bool(slot)
+
+
+def _params(optimizer: dict) -> set[int]:
+    return {p for group in optimizer.get("param_groups", []) for p in group["params"]}
+
+
 def check_checkpoint(meta, optimizer, tensors: list[str], source: str) -> None:
-    """A checkpoint's metadata (JSON-decoded) and tensor names: model.*, optim.<param>.<slot>."""
+    """The metadata (JSON-decoded) and tensor names of a model.safetensors written before the
+    optimizer had its own file: model.<weight> and optim.<param>.<slot> tensors."""
     check(meta, CHECKPOINT_META, f"{source} metadata 'meta'")
     check(optimizer, OPTIMIZER, f"{source} metadata 'optimizer'")
-    params = {p for group in optimizer.get("param_groups", []) for p in group["params"]}
+    params = _params(optimizer)
     for name in tensors:
-        if name.startswith("model."):
-            continue
         kind, _, rest = name.partition(".")
-        pid, _, slot = rest.partition(".")
-        if kind != "optim" or not pid.isdigit() or int(pid) not in params or not slot:
+        if not (kind == "model" and rest) and not (kind == "optim" and _slot_of(rest, params)):
             refuse(source, f"unknown tensor {name[:60]!r}: a checkpoint holds model.<weight> "
                            "and optim.<parameter>.<slot> tensors only")
+
+
+def check_optimizer_names(optimizer, tensors: list[str], source: str) -> None:
+    """optimizer.safetensors' param_groups (JSON-decoded) and its <param>.<slot> tensor names."""
+    check(optimizer, OPTIMIZER, f"{source} metadata 'optimizer'")
+    params = _params(optimizer)
+    for name in tensors:
+        if not _slot_of(name, params):
+            refuse(source, f"unknown tensor {name[:60]!r}: an optimizer state holds "
+                           "<parameter>.<slot> tensors of its param_groups only")
