@@ -4,10 +4,15 @@ Example (with a finished run):
     >>> import convnet                                        # doctest: +SKIP
     >>> convnet.load("runs/lenet5-mnist").predict("digit.png")  # doctest: +SKIP
     Prediction(label='8', probability=0.97, top=[('8', 0.97), ('3', 0.02), ...])
+
+Over many files, as a batch tool: ``predict_files(find_images(["photos/", "*.jpg"]))`` yields
+each file's Prediction, or the ImageError that names it, and goes on with the others.
 """
 
 from __future__ import annotations
 
+import glob
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,11 +21,40 @@ import torch
 from PIL import Image
 
 from .data.decode import read_image
+from .data.folder import IMAGE_EXTENSIONS
 from .data.preprocess import decode_keep, prepare
-from .errors import ConvnetError
+from .errors import ConvnetError, ImageError
 from .runs import load_model
 
 BACKENDS = ("auto", "torch", "onnxruntime")
+BATCH = 64  # files decoded and run at once by predict_files: memory stays flat over a folder
+
+
+def find_images(sources: list[str]) -> list[str | ImageError]:
+    """Command-line sources -> image paths, in order: a folder gives its image files (sorted,
+    sub-folders included, hidden ones skipped), a glob its matches, anything else itself (a
+    missing file fails when it is read, naming itself). A folder or glob with no image gives
+    an ImageError in its place.
+
+    Example:
+        >>> find_images(["a.png", "no/such/*.png"])
+        ['a.png', ImageError("no file matches 'no/such/*.png'")]
+    """
+    found: list[str | ImageError] = []
+    for source in map(str, sources):
+        path = Path(source)
+        if path.is_dir():
+            images = sorted(str(p) for p in path.rglob("*") if p.is_file()
+                            and p.suffix.lower() in IMAGE_EXTENSIONS
+                            and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            exts = ", ".join(IMAGE_EXTENSIONS)
+            found += images or [ImageError(f"{source}: no image files in this folder ({exts})")]
+        elif glob.has_magic(source) and not path.exists():
+            matches = sorted(m for m in glob.glob(source, recursive=True) if Path(m).is_file())
+            found += matches or [ImageError(f"no file matches {source!r}")]
+        else:
+            found.append(source)
+    return found
 
 
 @dataclass
@@ -142,17 +176,51 @@ class Predictor:
 
         Raises:
             ConvnetError: ``top`` below 1 (more than the number of classes shows them all).
+            ImageError: an image cannot be read (the first such; ``predict_files`` goes on).
         """
-        if top < 1:
-            raise ConvnetError(f"--top must be at least 1, got {top}")
+        check_top(top)
         single = not isinstance(images, (list, tuple))
         items = [images] if single else list(images)
-        batch = np.stack([self.prepare(im, invert) for im in items])  # (N, C, H, W)
-        probs = self.probabilities(batch)
+        out = self._ranked(items, [self.prepare(im, invert) for im in items], top)
+        return out[0] if single else out
+
+    def predict_files(self, paths: list, top: int = 5, invert: bool | None = None,
+                      batch: int = BATCH) -> Iterator[tuple[str | None, Prediction | ImageError]]:
+        """Each path (or ``find_images``'s ImageError) -> (path, its Prediction or its
+        ImageError), in order, ``batch`` files at a time: one unreadable file does not stop
+        the others.
+
+        Raises:
+            ConvnetError: ``top`` below 1, before any file is read.
+        """
+        check_top(top)
+        for start in range(0, len(paths), batch):
+            chunk, got = paths[start:start + batch], {}
+            for i, path in enumerate(chunk):
+                try:
+                    got[i] = path if isinstance(path, ImageError) else self.prepare(path, invert)
+                except ImageError as e:  # its message names the file
+                    got[i] = e
+            ready = [i for i in got if not isinstance(got[i], ImageError)]
+            ranked = self._ranked([chunk[i] for i in ready], [got[i] for i in ready], top)
+            got.update(zip(ready, ranked))
+            for i, path in enumerate(chunk):
+                yield (None if isinstance(path, ImageError) else str(path)), got[i]
+
+    def _ranked(self, items: list, inputs: list[np.ndarray], top: int) -> list[Prediction]:
+        """Prepared (C, H, W) inputs -> one Prediction each, its ``top`` classes ranked."""
+        if not inputs:
+            return []
+        probs = self.probabilities(np.stack(inputs))  # (N, C, H, W) -> (N, K)
         k = min(top, len(self.classes))
         out = []
         for item, p in zip(items, probs):
             ranked = [(name, q) for _, name, q in top_k(p, self.classes, k)]
             name = str(item) if isinstance(item, (str, Path)) else None
             out.append(Prediction(ranked[0][0], ranked[0][1], ranked, name))
-        return out[0] if single else out
+        return out
+
+
+def check_top(top: int) -> None:
+    if top < 1:
+        raise ConvnetError(f"--top must be at least 1, got {top}")

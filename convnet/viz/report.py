@@ -18,7 +18,7 @@ Example:
     >>> parse_inputs("a,b")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    convnet.errors.ConvnetError: --inputs must be test-set indices ... got 'a,b'
+    convnet.errors.ConvnetError: --indices must be test-set indices ... got 'a,b'
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ class ScoredSplit:
     labels: np.ndarray   # (N,) true classes
     probs: np.ndarray    # (N, K) softmax probabilities
     classes: list[str]
+    files: list[str] | None = None  # an image folder's file of each image (under its root)
 
     @property
     def predicted(self) -> np.ndarray:
@@ -93,7 +94,7 @@ def parse_inputs(text: str | None) -> list[int] | None:
     try:
         return [int(v) for v in text.split(",")]
     except ValueError:
-        raise ConvnetError("--inputs must be test-set indices separated by commas, "
+        raise ConvnetError("--indices must be test-set indices separated by commas, "
                            f"e.g. 0,3,17; got {text!r}") from None
 
 
@@ -128,7 +129,10 @@ def load_test_set(model, manifest: dict, data_dir: str | None, batch: int = 1000
     """The run's own test split, prepared exactly as ``evaluate`` prepares it, and its scores."""
     data, x = prepared_split(model, manifest, data_dir=data_dir)
     probs = batched_logits(model, x, batch).float().softmax(dim=1).numpy()  # (N, K)
-    return ScoredSplit(data.images, x, data.labels, probs, list(manifest["dataset"]["classes"]))
+    # an image folder's Dataset.files has one entry per image, in order (data/folder.py)
+    files = list(data.files) if data.name.startswith("folder:") else None
+    return ScoredSplit(data.images, x, data.labels, probs, list(manifest["dataset"]["classes"]),
+                       files if files and len(files) == len(data.images) else None)
 
 
 def default_inputs(ts: ScoredSplit) -> list[int]:
@@ -209,14 +213,19 @@ def confusion_section(ts: ScoredSplit, dataset: str, tmp: Path) -> str:
 def misclassified_section(ts: ScoredSplit) -> str:
     wrong = np.flatnonzero(ts.predicted != ts.labels)
     figures = [f'<figure class="wrong" id="wrong-{i}">'
-               f'{_img(_thumbnail(ts.images[i]), f"test image {i}", "thumb")}<figcaption>'
-               f'#{i} true {html.escape(ts.classes[ts.labels[i]])}<br>'
+               f'{_img(_thumbnail(ts.images[i]), f"test image {_name(ts, i)}", "thumb")}'
+               f'<figcaption>{html.escape(_name(ts, i))} true {html.escape(ts.classes[ts.labels[i]])}<br>'
                f'{html.escape(_top3(ts, i))}</figcaption></figure>'
                for i in wrong[:MAX_MISCLASSIFIED]]
     shown = f"the first {len(figures)} of " if len(figures) < len(wrong) else ""
     return (f'<section id="misclassified"><h2>Misclassified test images</h2><p>{shown}'
             f'{len(wrong):,} wrong; each with its top-3 probabilities</p>'
             f'<div class="gallery">{"".join(figures)}</div></section>')
+
+
+def _name(ts: ScoredSplit, i: int) -> str:
+    """How the page names test image ``i``: its file in an image folder, else its index."""
+    return f"#{i} {ts.files[i]}" if ts.files else f"#{i}"
 
 
 def layer_view(model, ts: ScoredSplit, i: int, tmp: Path) -> str:
@@ -251,7 +260,7 @@ def render_report(rundir: str | Path, inputs: list[int] | None = None,
     ts = load_test_set(model, manifest, data_dir)
     bad = [i for i in inputs or [] if not 0 <= i < len(ts.labels)]
     if bad:
-        raise ConvnetError(f"--inputs {bad[0]} is out of range: the test split has "
+        raise ConvnetError(f"--indices {bad[0]} is out of range: the test split has "
                            f"{len(ts.labels):,} images (0..{len(ts.labels) - 1})")
     chosen = default_inputs(ts) if inputs is None else inputs
     name = manifest["dataset"]["name"]
