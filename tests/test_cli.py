@@ -5,6 +5,7 @@ The CLI is called in-process (``convnet.cli.main``) for speed; one subprocess te
 real entry point prints one stderr line and no traceback.
 """
 
+import argparse
 import gzip
 import json
 import pickle
@@ -20,7 +21,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from convnet import runs, train
-from convnet.cli import main
+from convnet.cli import build_parser, main
 from conftest import fit_until_first_epoch
 from convnet.registry import create_model
 
@@ -103,13 +104,13 @@ def test_summary_lenet5_flattens_400_into_fc1_and_shows_the_arithmetic(capsys):
 
 def test_summary_of_a_block_built_model_at_another_input_size(capsys):
     # resnet20 ends in global average pooling, so MNIST's unpadded 28x28 fits it too
-    s = json.loads(cli(capsys, "summary", "resnet20", "--input", "1x28x28", "--json")[1])
+    s = json.loads(cli(capsys, "summary", "resnet20", "--input-shape", "1x28x28", "--json")[1])
     assert s["input_shape"] == [1, 28, 28] and s["total_params"] == 269_434
     assert s["layers"][0]["output_shape"] == [16, 28, 28]
 
 
 def test_summary_of_a_spec_line(capsys):
-    code, out, _ = cli(capsys, "summary", LENET_SPEC, "--input", "1x32x32", "--json")
+    code, out, _ = cli(capsys, "summary", LENET_SPEC, "--input-shape", "1x32x32", "--json")
     s = json.loads(out)
     assert code == 0 and s["layers"][0]["output_shape"] == [6, 28, 28]
     assert s["total_params"] == 156 + 6 * 14 * 14 * 10 + 10
@@ -166,11 +167,153 @@ def test_run_directory_records_metrics_and_manifest(tiny_run):
     assert m["final"]["test_accuracy"] == rows[-1]["test_accuracy"]
 
 
+# ----------------------------------------------------------------------------- conventions
+
+def subcommands() -> dict[str, argparse.ArgumentParser]:
+    action = next(a for a in build_parser()._actions
+                  if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def flags(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    return {s: a for a in parser._actions for s in a.option_strings}
+
+
+JSON_COMMANDS = {  # one run of each command that has --json; `train` without --quiet
+    "models": lambda w: ["models", "lenet*"],
+    "summary": lambda w: ["summary", "lenet5"],
+    "train": lambda w: ["train", "lenet5", "--data", w.data, "--epochs", "1", "--limit", "128",
+                        "--batch-size", "64", "--out", w.tmp / "r"],
+    "evaluate": lambda w: ["evaluate", w.run],
+    "predict": lambda w: ["predict", w.run, w.image, w.tmp / "missing.png"],
+    "export": lambda w: ["export", w.run, "--out", w.tmp / "m.onnx"],
+    "explain": lambda w: ["explain", "conv"],
+    "kernels": lambda w: ["kernels", w.image, "--out", w.tmp / "k"],
+    "show": lambda w: ["show", w.run, w.image, "--out", w.tmp / "s"],
+    "report": lambda w: ["report", w.run, "--out", w.tmp / "r.html", "--indices", "0"],
+}
+
+
+def test_every_command_with_json_has_a_case_below():
+    has_json = {name for name, p in subcommands().items() if "--json" in flags(p)}
+    assert has_json == JSON_COMMANDS.keys()
+
+
+@pytest.mark.parametrize("command", sorted(JSON_COMMANDS))
+def test_json_output_parses_alone_on_stdout(capfd, command, tiny_run, tiny_data, digit_png,
+                                            tmp_path):
+    # capfd: what reaches file descriptor 1 is checked, not only sys.stdout
+    work = argparse.Namespace(run=tiny_run, data=tiny_data, image=digit_png, tmp=tmp_path)
+    argv = [str(a) for a in JSON_COMMANDS[command](work)] + ["--json"]
+    code = main(argv)
+    out, err = capfd.readouterr()
+    parsed = json.loads(out)  # the whole of stdout, nothing before or after
+    assert parsed and code == (6 if command == "predict" else 0), err
+    if command == "train":  # progress went to stderr, not away
+        assert "epoch 1/1" in err and parsed["epoch"] == 1
+
+
+def test_convnet_alone_prints_help_and_exits_0(capsys):
+    code, out, err = cli(capsys)
+    assert code == 0 and err == ""
+    assert out.startswith("usage: convnet") and all(c in out for c in subcommands())
+    assert "--out" in out and "--json" in out  # the conventions, stated once
+
+
+def test_version(capsys):
+    from convnet import __version__
+
+    code, out, _ = cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"convnet {__version__}"
+
+
+@pytest.mark.parametrize("command", sorted(subcommands()))
+def test_help_shows_each_default_once_and_every_flag_has_help(capsys, command):
+    assert cli(capsys, command, "--help")[0] == 0
+    parser = subcommands()[command]
+    for flag, action in flags(parser).items():
+        if action.help == argparse.SUPPRESS or flag in ("-h", "--help"):
+            continue
+        assert action.help, f"{command} {flag} has no help"
+        text = parser._get_formatter()._expand_help(action)  # as --help prints it
+        default = action.default
+        if not (default is None or default is False or default == [] or
+                default is argparse.SUPPRESS):  # the formatter adds it: never by hand too
+            assert text.count("(default: ") == 1 and f"(default: {default})" in text, text
+        else:
+            assert text.count("(default: ") <= 1, text
+
+
+def test_train_has_one_flag_per_config_field():
+    from dataclasses import fields as dataclass_fields
+
+    from convnet.config import TrainConfig
+
+    dests = {a.dest for a in subcommands()["train"]._actions}
+    assert {f.name for f in dataclass_fields(TrainConfig)} - dests == {"progress"}  # --quiet
+    assert flags(subcommands()["train"])["--data"].dest == "data_dir"
+
+
+def test_data_dir_and_invert_are_spelt_one_way():
+    for name, parser in subcommands().items():
+        given = flags(parser)
+        if "--data" in given:
+            assert given["--data"].dest == "data_dir", name
+        if "--invert" in given:
+            assert given["--no-invert"] is given["--invert"], name  # one BooleanOptionalAction
+    args = build_parser().parse_args
+    assert args(["predict", "r", "a.png"]).invert is None
+    assert args(["show", "r", "a.png", "--out", "o", "--no-invert"]).invert is False
+    assert args(["predict", "r", "a.png", "--invert"]).invert is True
+
+
+def test_old_spellings_still_parse_but_are_not_advertised(capsys):
+    args = build_parser().parse_args
+    assert args(["summary", "lenet5", "--input", "1x28x28"]).input_shape == "1x28x28"
+    assert args(["report", "r", "--out", "o.html", "--inputs", "0,3"]).indices == "0,3"
+    for command, old in (("summary", "--input "), ("report", "--inputs")):
+        assert old not in cli(capsys, command, "--help")[1]
+
+
+def test_models_takes_shell_patterns(capsys):
+    from convnet.registry import list_models
+
+    code, out, _ = cli(capsys, "models", "resnet*")
+    names = [line.split()[0] for line in out.splitlines()]
+    assert code == 0 and names == list_models("resnet*") and len(names) >= 3
+
+
+def test_predict_over_a_folder_and_a_glob_goes_on_past_a_bad_file(capsys, tiny_run, digit_png,
+                                                                   tmp_path):
+    folder = tmp_path / "photos"
+    (folder / "more").mkdir(parents=True)
+    for name in ("a.png", "more/b.png", "c.jpg"):
+        Image.open(digit_png).convert("RGB").save(folder / name)
+    (folder / "broken.png").write_text("not an image")
+    (folder / "notes.txt").write_text("not looked at")
+    code, out, err = cli(capsys, "predict", tiny_run, folder, f"{folder}/*.jpg",
+                         tmp_path / "none*.png")
+    lines = out.splitlines()
+    assert code == 6
+    assert [ln.split(": ")[0] for ln in lines] == [str(folder / n) for n in
+                                                    ("a.png", "c.jpg", "more/b.png", "c.jpg")]
+    assert err.splitlines() == [f"error: '{folder / 'broken.png'}' is not an image (unknown or "
+                                "unsupported format)",
+                                f"error: no file matches '{tmp_path / 'none*.png'}'"]
+    code, out, _ = cli(capsys, "predict", tiny_run, folder, "--json")
+    rows = json.loads(out)
+    assert code == 6 and [r["image"] for r in rows] == [str(folder / n) for n in
+                                                         ("a.png", "broken.png", "c.jpg",
+                                                          "more/b.png")]
+    assert rows[1]["exit_code"] == 6 and "broken.png" in rows[1]["error"]
+    assert rows[0]["top"] == rows[3]["top"]  # one digit, saved twice as the same PNG
+
+
 # ----------------------------------------------------------------------------- bad inputs
 
 def test_bad_input_in_a_real_process_is_one_line_and_an_exit_code():
     proc = subprocess.run([sys.executable, "-m", "convnet", "summary", "conv6@7x7 fc10",
-                           "--input", "1x5x5"], capture_output=True, text=True, timeout=120,
+                           "--input-shape", "1x5x5"], capture_output=True, text=True, timeout=120,
                           check=False)
     assert proc.returncode == 3 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
@@ -179,18 +322,20 @@ def test_bad_input_in_a_real_process_is_one_line_and_an_exit_code():
 
 @pytest.mark.parametrize("argv,code,words", [
     (["summary", "nosuchnet"], 9, ["unknown model 'nosuchnet'", "lenet5"]),
-    (["summary", "conv6@7x7 fc10", "--input", "1x5x5"], 3, ["layer 1", "7x7", "5x5"]),
-    (["summary", "conv6@5x5 maxpool9 fc10", "--input", "1x12x12"], 3,
+    (["summary", "conv6@7x7 fc10", "--input-shape", "1x5x5"], 3, ["layer 1", "7x7", "5x5"]),
+    (["summary", "conv6@5x5 maxpool9 fc10", "--input-shape", "1x12x12"], 3,
      ["layer 2", "maxpool9", "9x9", "8x8"]),
     (["summary", "conv6@5x5 foo"], 3, ["layer 2", "'foo'", "unknown token"]),
     (["summary", "conv0@5x5 fc10"], 3, ["layer 1", "conv0@5x5", "got 0"]),
-    (["summary", "conv6@5x5 maxpool2 fc10", "--input", "1x33x33"], 3,
+    (["summary", "conv6@5x5 maxpool2 fc10", "--input-shape", "1x33x33"], 3,
      ["layer 2", "stride 2 does not tile", "29x29"]),
-    (["summary", "lenet5", "--input", "1x32"], 3, ["--input", "'1x32'"]),
+    (["summary", "lenet5", "--input-shape", "1x32"], 3, ["--input-shape", "'1x32'"]),
     (["summary", "lenet5", "--bogus"], 2, ["unrecognized arguments: --bogus"]),
-    (["summary", "densenet121", "--input", "3x16x16"], 3,  # a block-built model: no spec line
-     ["densenet121 (built for 3x224x224) cannot take --input 3x16x16", "too small"]),
+    (["summary", "densenet121", "--input-shape", "3x16x16"], 9,  # block-built: no spec line
+     ["densenet121 (built for 3x224x224) cannot take 3x16x16 inputs", "too small"]),
     (["nosuchcommand"], 2, ["invalid choice"]),
+    (["models", "xyz*"], 9, ["no model matches 'xyz*'", "known: ", "lenet5"]),
+    (["export", "RUNDIR", "--format", "onnx"], 2, ["unrecognized arguments: --format"]),
 ])
 def test_bad_definitions(capsys, argv, code, words):
     fails(capsys, code, words, *argv)
@@ -371,7 +516,7 @@ def test_losses_optimizers_and_spec_models_train(capsys, tiny_data, tmp_path, fl
 def test_debug_flag_before_or_after_the_command_reraises():
     from convnet.errors import SpecError
 
-    for argv in (["--debug", "summary", "conv6@9x9 fc10", "--input", "1x5x5"],
-                 ["summary", "conv6@9x9 fc10", "--input", "1x5x5", "--debug"]):
+    for argv in (["--debug", "summary", "conv6@9x9 fc10", "--input-shape", "1x5x5"],
+                 ["summary", "conv6@9x9 fc10", "--input-shape", "1x5x5", "--debug"]):
         with pytest.raises(SpecError):
             main(argv)

@@ -140,15 +140,15 @@ def weights_file(w: Work, content: bytes) -> Path:
 CASES = [
     Case("summary", "unknown model name", lambda w: ["summary", "nosuchnet"], 9),
     Case("summary", "kernel larger than its input",
-         lambda w: ["summary", "conv6@7x7 fc10", "--input", "1x5x5"], 3),
+         lambda w: ["summary", "conv6@7x7 fc10", "--input-shape", "1x5x5"], 3),
     Case("summary", "pooling window larger than its input",
-         lambda w: ["summary", "conv6@5x5 maxpool9 fc10", "--input", "1x12x12"], 3),
+         lambda w: ["summary", "conv6@5x5 maxpool9 fc10", "--input-shape", "1x12x12"], 3),
     Case("summary", "stride that does not tile the input",
-         lambda w: ["summary", "conv6@5x5 maxpool2 fc10", "--input", "1x33x33"], 3),
+         lambda w: ["summary", "conv6@5x5 maxpool2 fc10", "--input-shape", "1x33x33"], 3),
     Case("summary", "unknown token in a spec", lambda w: ["summary", "conv6@5x5 foo"], 3),
     Case("summary", "zero feature maps", lambda w: ["summary", "conv0@5x5 fc10"], 3),
-    Case("summary", "malformed --input shape",
-         lambda w: ["summary", "lenet5", "--input", "1x32"], 3),
+    Case("summary", "malformed --input-shape",
+         lambda w: ["summary", "lenet5", "--input-shape", "1x32"], 3),
     Case("summary", "unknown flag", lambda w: ["summary", "lenet5", "--bogus"], 2),
     Case("(none)", "unknown command", lambda w: ["nosuchcommand"], 2),
     Case("train", "no model, --resume or --from-manifest",
@@ -210,11 +210,16 @@ CASES = [
          6),
     Case("predict", "image declaring 100000x100000 pixels",
          lambda w: ["predict", w.run(), w.file("huge.png", png_header(100_000, 100_000))], 6),
-    Case("report", "--inputs that are not indices",
-         lambda w: ["report", w.run(), "--out", w.root / "r.html", "--inputs", "a,b"], 1),
-    Case("report", "--inputs index outside the test split",
+    Case("report", "--indices that are not indices",
+         lambda w: ["report", w.run(), "--out", w.root / "r.html", "--indices", "a,b"], 1),
+    Case("report", "--indices index outside the test split",
          lambda w: ["report", w.run(), "--out", w.root / "r.html", "--data", w.data(),
-                    "--inputs", "0,99999"], 1),
+                    "--indices", "0,99999"], 1),
+    Case("models", "a pattern that matches no model", lambda w: ["models", "xyz*"], 9),
+    Case("summary", "a block-built model at an input size it cannot take",
+         lambda w: ["summary", "densenet121", "--input-shape", "3x16x16"], 9),
+    Case("predict", "a glob that matches no file",
+         lambda w: ["predict", w.run(), w.root / "*.jpg"], 6),
 ]
 
 
@@ -397,7 +402,9 @@ def test_bad_input_is_one_line_and_its_exit_code(i, tiny_data, tiny_run, tmp_pat
 HEADER = """# Errors
 
 Every input the user can get wrong stops `convnet` with **one line on stderr** and an exit code
-that says what kind of thing was wrong (no traceback unless `--debug`). The codes:
+that says what kind of thing was wrong (no traceback unless `--debug`). `convnet predict` over
+many files gives such a line for each file that fails, still predicts the others, and exits with
+the first failure's code. The codes:
 
 | code | kind | meaning |
 |---|---|---|

@@ -21,7 +21,7 @@ from convnet.runs import load_model
 def exported(tiny_run, tmp_path_factory):
     """tiny_run exported once (to a copy, so the shared run directory stays as it was)."""
     path = tmp_path_factory.mktemp("onnx") / "tiny.onnx"
-    assert main(["export", str(tiny_run), "--format", "onnx", "--out", str(path)]) == 0
+    assert main(["export", str(tiny_run), "--out", str(path)]) == 0
     return path
 
 
