@@ -24,12 +24,10 @@ Example:
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
 import torch
-from safetensors.torch import save_file
 
 from . import runs
 from .errors import ConvnetError
@@ -90,11 +88,10 @@ def should_stop(history: list[dict], patience: int | None) -> bool:
 
 
 def save_best(rundir: Path, model: torch.nn.Module, row: dict) -> None:
-    """The model's weights as a plain state_dict in RUNDIR/best.safetensors (atomically), with
-    the epoch's metrics row in the file's metadata; ``load_state_dict(load_file(...))`` takes it."""
-    tensors = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
-    header = {"format": runs.FORMAT, "meta": json.dumps({"epoch": row["epoch"], "metrics": row})}
-    runs.atomic_write(Path(rundir) / BEST, lambda tmp: save_file(tensors, tmp, metadata=header))
+    """The model's weights as a plain state_dict in RUNDIR/best.safetensors (atomically, in the
+    layout of model.safetensors: ``runs.save_weights``), the epoch's metrics row in its
+    metadata; ``load_state_dict(load_file(...))`` takes it."""
+    runs.save_weights(Path(rundir) / BEST, model, {"epoch": row["epoch"], "metrics": row})
 
 
 def final(history: list[dict], epochs: int) -> dict:
