@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 import pytest
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
@@ -106,6 +107,15 @@ def wait_for_file(marker: Path, proc, what: str, timeout: float = 120) -> None:
         assert proc.poll() is None, proc.communicate() if proc.stderr else "it ended early"
         assert time.monotonic() < deadline, f"{what} never happened"
         time.sleep(0.05)
+
+
+@pytest.fixture
+def digit(tmp_path) -> Path:
+    """A 28x28 PNG of a horizontal bar (test files with their own digit override it)."""
+    a = np.zeros((28, 28), np.uint8)
+    a[9:11, 6:22] = 255
+    Image.fromarray(a).save(tmp_path / "digit.png")
+    return tmp_path / "digit.png"
 
 
 @pytest.fixture

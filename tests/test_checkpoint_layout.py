@@ -47,14 +47,6 @@ def resume(rundir: Path, epochs: int) -> Path:
     return rundir
 
 
-@pytest.fixture
-def digit(tmp_path) -> Path:
-    a = np.zeros((28, 28), np.uint8)
-    a[9:11, 6:22] = 255
-    Image.fromarray(a).save(tmp_path / "digit.png")
-    return tmp_path / "digit.png"
-
-
 def test_the_weights_file_is_a_plain_state_dict(tiny_run):
     state = load_file(tiny_run / runs.WEIGHTS)
     net = create_model("lenet5")

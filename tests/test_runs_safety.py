@@ -66,14 +66,6 @@ def run_copy(tiny_run, tmp_path) -> Path:
     return path
 
 
-@pytest.fixture
-def digit(tmp_path) -> Path:
-    a = np.zeros((28, 28), np.uint8)
-    a[9:11, 6:22] = 255
-    Image.fromarray(a).save(tmp_path / "digit.png")
-    return tmp_path / "digit.png"
-
-
 # ----------------------------------------------------------------------------- one writer
 
 def test_a_run_being_written_by_a_live_process_is_refused_to_a_second(tiny_data, tmp_path,
