@@ -11,6 +11,7 @@ With symmetric padding p this is the familiar ``floor((H + 2p - k) / s) + 1``.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 from .errors import SpecError
 
@@ -167,3 +168,59 @@ the network with it) is more than the 500,000,000 a network may have
     if used + params > MAX_PARAMS:
         raise SpecError(f"{where}: {params:,} weights ({used + params:,} in the network with "
                         f"it) is more than the {MAX_PARAMS:,} a network may have")
+
+
+@dataclass(frozen=True)
+class Field:
+    """Where one unit of a layer looks in the input image, along one axis: its receptive field.
+
+    Unit i of the layer sees input pixels ``start + i·jump`` to ``start + i·jump + size − 1``
+    (clip them to the image: ``span``). The input image itself is ``Field()``: each pixel sees
+    itself. A window layer of kernel k, stride s, dilation d and p zeros before the input moves
+    the field to
+
+        size' = size + d·(k − 1)·jump,   jump' = jump·s,   start' = start − p·jump
+
+    (the recurrence of Araujo et al., "Computing receptive fields of convolutional neural
+    networks", Distill 2019); element-wise layers leave it as it is, and branches joined by a
+    sum or a concatenation (ResNet, Inception) see the ``union`` of their fields.
+
+    Example:
+        >>> c1 = Field().window(5)          # LeNet-5's conv1: 5 pixels, one apart
+        >>> c3 = c1.window(2, 2).window(5)  # 2x2 max pooling, then conv2
+        >>> c1, c3
+        (Field(size=5, jump=1, start=0), Field(size=14, jump=2, start=0))
+        >>> c3.span(9, 32)                  # conv2's unit 9 sees pixels 18..31
+        (18, 32)
+        >>> Field().window(3, pad=1).span(0, 32)   # a padded 3x3 at the border: clipped
+        (0, 2)
+    """
+
+    size: int = 1
+    jump: int = 1
+    start: int = 0
+
+    def window(self, kernel: int, stride: int = 1, pad: int = 0, dilation: int = 1) -> "Field":
+        """The field after a convolution or pooling window (``pad``: zeros before the input)."""
+        return Field(self.size + dilation * (kernel - 1) * self.jump, self.jump * stride,
+                     self.start - pad * self.jump)
+
+    def union(self, other: "Field") -> "Field | None":
+        """The field of a sum or concatenation of two branches; None when their units step by
+        different jumps (no single window then describes a unit).
+
+        Example:
+            >>> main = Field(3, 1, -1).window(3, 2, 1).window(3, 1, 1)  # a ResNet block's convs
+            >>> main.union(Field(3, 1, -1).window(1, 2))                # with its 1x1 shortcut
+            Field(size=9, jump=2, start=-4)
+        """
+        if self.jump != other.jump:
+            return None
+        start = min(self.start, other.start)
+        end = max(self.start + self.size, other.start + other.size)
+        return Field(end - start, self.jump, start)
+
+    def span(self, index: int, length: int) -> tuple[int, int]:
+        """Input pixels [lo, hi) that unit ``index`` sees in an image ``length`` pixels long."""
+        lo = self.start + index * self.jump
+        return max(lo, 0), min(lo + self.size, length)
