@@ -11,25 +11,27 @@ small random shifts) reaches >= 99 % on MNIST with LeNet-5; see the README. ``co
 from __future__ import annotations
 
 import math
+import sys
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import distributed, logs, recipes, runs, validation
 from .classifier import as_classifier, describe, given_model
 from .config import TrainConfig, check_config
 from .data.loader import random_flip, random_shift
+from .descent import (epoch_generator, init_from_data, learning_rate, loss_fn, make_optimizer,
+                      torch_step)
 from .errors import ConvnetError, RunError, SpecError, TrainingError
-from .layers.losses import sse
+from .evaluate import split_scores
 from .models import Network
 from .numpy_engine.trainer import NumpyTrainer
 from .registry import check_model_or_spec, create_model, list_models
+from .runs import live
 from .splits import Data, Split, load_data, read_splits
 
 
@@ -70,112 +72,27 @@ def place(cfg: TrainConfig, model: torch.nn.Module, device: torch.device) -> tor
     return model
 
 
-def init_from_data(model: torch.nn.Module, images: torch.Tensor, count: int = 5000) -> None:
-    """Data-dependent initialisation: every layer with an ``init_from_data`` method (airbench's
-    patch whitening) sees the first ``count`` normalised training images, before training."""
-    for layer in model.modules():
-        if hasattr(layer, "init_from_data"):
-            layer.init_from_data(images[:count])
-
-
-def make_optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
-    """Adam, or SGD for sgd, momentum and nesterov (the names check_config lets through).
-
-    Parameters are grouped by their ``lr_scale`` attribute (1 if absent; airbench's batch-norm
-    shifts carry 64): a group learns ``lr_scale`` times faster, with its weight decay divided by
-    the same factor so that the decay per step stays the same for every weight.
-    """
-    scales: dict[float, list] = {}
-    for p in model.parameters():
-        scales.setdefault(float(getattr(p, "lr_scale", 1.0)), []).append(p)
-    params = [{"params": ps, "lr_scale": s, "weight_decay": cfg.weight_decay / s}
-              for s, ps in scales.items()]
-    if cfg.optimizer == "adam":
-        return torch.optim.Adam(params, lr=cfg.lr)
-    momentum = cfg.momentum if cfg.optimizer != "sgd" else 0.0
-    return torch.optim.SGD(params, lr=cfg.lr, momentum=momentum,
-                           nesterov=cfg.optimizer == "nesterov")
-
-
-def learning_rate(cfg: TrainConfig, step: int, total: int) -> float:
-    """One-cycle: linear warm-up over the first 20 % of steps, then cosine decay to zero.
-
-    A pure function of the step (no scheduler state), so a resumed run gets the same rates.
-    """
-    if cfg.schedule == "constant":
-        return cfg.lr
-    warm = max(1, int(0.2 * total))
-    if step < warm:
-        return cfg.lr * (step + 1) / warm
-    return cfg.lr * 0.5 * (1 + math.cos(math.pi * (step - warm) / max(1, total - warm)))
-
-
-def loss_fn(cfg: TrainConfig, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy, or ``sse`` (the names check_config lets through)."""
-    if cfg.loss == "sse":  # the tutorials' total error, summed over classes, mean over images
-        return sse(logits.softmax(dim=1), y)
-    return F.cross_entropy(logits, y, label_smoothing=cfg.label_smoothing or 0.0)
-
-
-def torch_step(cfg: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor],
-               opt: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor, lr: float,
-               weight: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Forward, loss, backward and update on one batch with autograd; (loss, logits).
-
-    ``forward`` maps images to logits (``distributed.wrap``: the model, or DDP around it);
-    ``weight`` scales the loss that is differentiated (a rank's share of the global batch).
-    """
-    for group in opt.param_groups:
-        group["lr"] = lr * group.get("lr_scale", 1.0)  # runs saved before groups had none
-    if cfg.channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(x.device.type, torch.bfloat16, enabled=cfg.precision == "bf16"):
-        logits = forward(x)
-    loss = loss_fn(cfg, logits.float(), y)
-    opt.zero_grad(set_to_none=True)
-    (loss * weight if weight != 1.0 else loss).backward()
-    opt.step()
-    return loss.detach(), logits.detach()
-
-
 def numpy_trainer(cfg: TrainConfig, model: Network, opt: torch.optim.Optimizer):
     """The NumPy engine's stepper for --engine numpy, None for torch."""
     return NumpyTrainer(cfg, model, opt) if cfg.engine == "numpy" else None
 
 
-@torch.inference_mode()
-def evaluate_split(cfg: TrainConfig, model: torch.nn.Module, split: Split, batch: int = 200,
-                   flip: bool = False) -> tuple[float, float, float | None]:
-    """(mean loss, accuracy, flip accuracy) over a whole split, in eval mode, in fp32.
+def evaluate_split(cfg: TrainConfig, model: torch.nn.Module, split: Split, flip: bool = False
+                   ) -> tuple[float, float, float | None]:
+    """(mean loss, accuracy, flip accuracy) over a whole split, in eval mode, in fp32, at the
+    inference path's speed (``evaluate.split_scores``).
 
     The flip accuracy (None unless ``flip``) classifies each image by the mean of its own and
     its mirror image's probabilities (test-time augmentation, for runs trained with flips).
-    Batches of 200 in the training layout: resnet20 runs 1.8x faster on this CPU than in
-    batches of 1,000, whose activations no longer fit the caches (measured, docs/performance.md).
     """
-    model = as_classifier(model, tuple(split.x.shape[1:])).eval()
-    loss_sum = torch.zeros((), device=split.x.device)
-    correct = torch.zeros((), device=split.x.device, dtype=torch.long)
-    correct_flip = torch.zeros((), device=split.x.device, dtype=torch.long)
-    for i in range(0, len(split.y), batch):
-        x = split.x[i:i + batch]
-        if cfg.channels_last and cfg.engine == "torch":
-            x = x.contiguous(memory_format=torch.channels_last)
-        logits = model.logits(x)
-        y = split.y[i:i + batch]
-        loss_sum += loss_fn(cfg, logits, y) * len(y)
-        correct += (logits.argmax(dim=1) == y).sum()
-        if flip:
-            both = logits.softmax(dim=1) + model.logits(x.flip(3)).softmax(dim=1)
-            correct_flip += (both.argmax(dim=1) == y).sum()
+    model = as_classifier(model, tuple(split.x.shape[1:]))
+    logits, flip_scores = split_scores(model, split.x, flip)
+    loss = loss_fn(cfg, logits.float(), split.y).item()
     n = len(split.y)
-    return loss_sum.item() / n, correct.item() / n, correct_flip.item() / n if flip else None
-
-
-def epoch_generator(cfg: TrainConfig, epoch: int) -> torch.Generator:
-    """Shuffling and augmentation depend only on (seed, epoch): resume replays them exactly."""
-    torch.manual_seed(cfg.seed * 100_003 + epoch)  # dropout uses the global generator
-    return torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)
+    accuracy = (logits.argmax(dim=1) == split.y).sum().item() / n
+    if flip_scores is None:
+        return loss, accuracy, None
+    return loss, accuracy, (flip_scores.argmax(dim=1) == split.y).sum().item() / n
 
 
 @dataclass
@@ -395,7 +312,8 @@ def end_epoch(run: Run, history: list[dict], row: dict, seconds: float, lr: floa
                if "val_loss" in row else "")
         tqdm.write(f"epoch {row['epoch']}/{cfg.epochs}  train loss {row['train_loss']:.4f} "
                    f"acc {row['train_accuracy']:.2%}  {val}test loss {row['test_loss']:.4f} "
-                   f"acc {row['test_accuracy']:.2%}{flip_note(row)}  {row['seconds']:.1f} s")
+                   f"acc {row['test_accuracy']:.2%}{flip_note(row)}  {row['seconds']:.1f} s",
+                   file=sys.stderr)  # progress, as tqdm's bar: stdout is the caller's
     return validation.should_stop(history, cfg.early_stop)
 
 
@@ -414,6 +332,7 @@ def train_epochs(run: Run, numpy_engine: NumpyTrainer | None,
     check_every = 1 if run.device.type == "cpu" else 50  # .item() syncs a GPU: check less often
     if validation.should_stop(history, cfg.early_stop):  # resumed after stopping early
         return
+    watch = live.Watch(run, steps, numpy_engine)  # live.jsonl, --snapshots, the page's pause
     for epoch in range(run.start_epoch, cfg.epochs):
         gen = epoch_generator(cfg, epoch)
         perm = torch.randperm(n, generator=gen).to(run.device)
@@ -432,6 +351,7 @@ def train_epochs(run: Run, numpy_engine: NumpyTrainer | None,
             lr = learning_rate(cfg, epoch * steps + i, total)
             loss, logits = (numpy_engine.step(x, y, lr) if numpy_engine
                             else torch_step(cfg, run.forward, opt, x, y, lr, weight))
+            watch.step(epoch * steps + i + 1, loss, logits, y)
             if (i + 1) % check_every == 0 and not math.isfinite(distributed.total(loss)[0]):
                 diverged(run, epoch, i, loss.item())
             loss_sum += loss * len(y)

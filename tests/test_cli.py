@@ -20,7 +20,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from convnet import runs, train
+from convnet import descent, runs, train
 from convnet.cli import build_parser, main
 from conftest import fit_until_first_epoch
 from convnet.registry import create_model
@@ -426,7 +426,7 @@ def test_resume_refuses_fewer_epochs_than_done(capsys, run_copy):
 
 def test_nan_loss_names_the_epoch_step_and_last_good_checkpoint(capsys, tiny_data, tmp_path,
                                                                  monkeypatch):
-    real, calls = train.loss_fn, []
+    real, calls = descent.loss_fn, []
 
     def poisoned(cfg, logits, y):  # the 3rd training step (epoch 2, step 1) goes NaN
         loss = real(cfg, logits, y)
@@ -436,7 +436,7 @@ def test_nan_loss_names_the_epoch_step_and_last_good_checkpoint(capsys, tiny_dat
                 return loss * float("nan")
         return loss
 
-    monkeypatch.setattr(train, "loss_fn", poisoned)
+    monkeypatch.setattr(descent, "loss_fn", poisoned)
     out = tmp_path / "r"
     line = fails(capsys, 8, ["nan", "epoch 2 step 1", f"{out / runs.WEIGHTS} (epoch 1)"],
                  "train", "lenet5", "--data", tiny_data, "--limit", "128", "--batch-size", "64",

@@ -1,9 +1,10 @@
 """``convnet report RUNDIR --out report.html``: one run, explained in a single offline HTML file.
 
-The page has six sections, each filled from the library, never recomputed here:
+The page has seven sections, each filled from the library, never recomputed here:
 
     summary        the model's layer table with its arithmetic (``summary.summarize``)
     filters        the first convolution's filters (``filters.draw_filters``), in colour for RGB
+    evolution      those filters from random init to the end (``--snapshots``, ``evolution``)
     curves         loss and accuracy per epoch, train and test (``RUNDIR/metrics.jsonl``)
     confusion      the confusion matrix on the test split, accuracy, precision and recall
     misclassified  test images the model got wrong, each with its top-3 probabilities
@@ -35,13 +36,14 @@ import torch
 from tqdm.auto import tqdm
 
 from ..errors import ConvnetError
-from ..evaluate import (Evaluation, batched_logits, confusion_matrix, plot_confusion,
-                        prepared_split)
+from ..evaluate import (Evaluation, confusion_matrix, plot_confusion, prepared_split,
+                        split_scores)
 from ..predict import top_k
 from ..runs import atomic_write, load_model, read_metrics
 from ..summary import summarize
 from .capture import capture, named_layers
 from .draw import png_uri, pyplot, save
+from .evolution import evolution_section
 from .filters import draw_filters
 from .maps import draw_maps
 
@@ -128,7 +130,7 @@ def _table(head: list[str], rows: list[list], text_cols: tuple[int, ...] = ()) -
 def load_test_set(model, manifest: dict, data_dir: str | None, batch: int = 1000) -> ScoredSplit:
     """The run's own test split, prepared exactly as ``evaluate`` prepares it, and its scores."""
     data, x = prepared_split(model, manifest, data_dir=data_dir)
-    probs = batched_logits(model, x, batch).float().softmax(dim=1).numpy()  # (N, K)
+    probs = split_scores(model, x, batch=batch)[0].float().softmax(dim=1).numpy()  # (N, K)
     # an image folder's Dataset.files has one entry per image, in order (data/folder.py)
     files = list(data.files) if data.name.startswith("folder:") else None
     return ScoredSplit(data.images, x, data.labels, probs, list(manifest["dataset"]["classes"]),
@@ -269,6 +271,7 @@ def render_report(rundir: str | Path, inputs: list[int] | None = None,
                         for i in tqdm(chosen, desc="layer views", unit="image",
                                       disable=not progress, leave=False))
         sections = [summary_section(model), filters_section(model, Path(tmp)),
+                    evolution_section(rundir, Path(tmp)),
                     curves_section(read_metrics(Path(rundir)), Path(tmp)),
                     confusion_section(ts, name, Path(tmp)), misclassified_section(ts),
                     f'<section id="layers"><h2>Layer by layer</h2>{views}</section>']
