@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from convnet.layers import lenet_c3_table
 from convnet.web import create_app
-from convnet.web.app import MAX_MAPS
+from convnet.web.encoding import MAX_MAPS
 from convnet.web.images import MAX_IMAGE_BYTES
 
 with warnings.catch_warnings():  # starlette's note about httpx vs httpx2 is not ours to fix

@@ -205,7 +205,7 @@ def test_deeply_nested_json_is_4xx(client):
 
 
 def test_a_bug_in_a_handler_is_a_one_line_500(client, monkeypatch):
-    import convnet.web.app as web_app
+    import convnet.web.network_api as web_app
 
     def broken(run, x):
         raise RuntimeError("a bug\nover two lines")
@@ -334,7 +334,7 @@ def server(runs):
 def test_malformed_and_valid_requests_share_one_keep_alive_connection(server, monkeypatch):
     """A malformed request, or even a bug, must not drop the connection: the next valid request
     a client pooled on it would fail (data:x was a 500 that closed it)."""
-    import convnet.web.app as web_app
+    import convnet.web.network_api as web_app
 
     conn = http.client.HTTPConnection("127.0.0.1", server, timeout=30)
     valid = {"run": "tiny", "image": data_url(seven())}
