@@ -25,7 +25,7 @@ import torch
 from . import runs
 from .errors import ConvnetError
 
-CSV = "metrics.csv"
+CSV = runs.CSV  # "metrics.csv"
 INSTALL = "pip install 'convnet[tensorboard]'"
 
 

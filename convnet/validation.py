@@ -32,7 +32,7 @@ import torch
 from . import runs
 from .errors import ConvnetError
 
-BEST = "best.safetensors"  # the best epoch's weights: a plain state_dict
+BEST = runs.BEST  # "best.safetensors": the best epoch's weights, a plain state_dict
 SPLIT_STREAM = 7_919  # the held-out images' generator is seeded apart from shuffling's
 
 

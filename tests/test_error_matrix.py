@@ -407,7 +407,7 @@ def run_commands(world: World, which: tuple[str, ...]) -> dict[str, Callable[[Pa
         "resume": lambda c: ["train", "--resume", c / "run", "--quiet"],
         "export": lambda c: ["export", c / "run", "--out", c / "m.onnx"],
         "show": lambda c: ["show", c / "run", world.image, "--out", c / "shown"],
-        "report": lambda c: ["report", c / "run", "--out", c / "r.html", "--inputs", "0",
+        "report": lambda c: ["report", c / "run", "--out", c / "r.html", "--indices", "0",
                              "--quiet"],
     }
     return {k: all_commands[k] for k in which}

@@ -39,7 +39,7 @@ class Page(HTMLParser):
 def page(tiny_run, tiny_data, tmp_path_factory):
     out = tmp_path_factory.mktemp("report") / "report.html"
     assert main(["report", str(tiny_run), "--out", str(out), "--data", str(tiny_data),
-                 "--inputs", "0,3"]) == 0
+                 "--indices", "0,3"]) == 0
     text = out.read_text(encoding="utf-8")
     return text, Page(text)
 
@@ -85,7 +85,7 @@ def test_parse_inputs():
 def test_bad_inputs_are_one_line(tiny_run, tiny_data, tmp_path, capsys, inputs, words):
     out = tmp_path / "r.html"
     code = main(["report", str(tiny_run), "--out", str(out), "--data", str(tiny_data),
-                 "--inputs", inputs])
+                 "--indices", inputs])
     err = capsys.readouterr().err
     assert code == 1 and words in err and inputs in err and err.count("\n") == 1
     assert not out.exists()
@@ -108,7 +108,7 @@ def colour_page(tmp_path_factory):
     """The report of an untrained seed4 run on a small CIFAR-10 test split (4 classes)."""
     out = tmp_path_factory.mktemp("colour-report") / "report.html"
     run = photo_run(out.parent)
-    assert main(["report", str(run), "--out", str(out), "--inputs", "0", "--quiet"]) == 0
+    assert main(["report", str(run), "--out", str(out), "--indices", "0", "--quiet"]) == 0
     return Page(out.read_text(encoding="utf-8"))
 
 

@@ -75,7 +75,7 @@ FLAG_NAMES = {"data_dir": "--data"}           # the one flag not named as its fi
 NOT_FLAGS = ("model", "progress")              # the positional MODEL; --quiet
 METAVARS = {"data_dir": "DIR", "out": "RUNDIR", "input_shape": "CxHxW", "classes": "A,B,...",
             "limit": "N", "distributed": "N", "val": "N|F", "early_stop": "PATIENCE",
-            "tensorboard": "DIR"}
+            "tensorboard": "DIR", "snapshots": "N", "init": "RUNDIR"}
 
 
 def field_notes(cls) -> dict[str, str]:
@@ -145,8 +145,9 @@ def add_train_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input", dest="input_shape", help=argparse.SUPPRESS)  # before 0.2
     p.add_argument("--resume", metavar="RUNDIR", help="continue a run from its last checkpoint "
                    "(a run stopped in its first epoch: from its start). Only --epochs (to extend "
-                   "it), --data (the same files: checksums are compared), --device, --quiet and "
-                   "--json may change; any other flag must be left out or match the run's")
+                   "it), --data (the same files: checksums are compared), --device, "
+                   "--tensorboard (start or move the event files), --quiet and --json may "
+                   "change; any other flag must be left out or match the run's")
     p.add_argument("--from-manifest", metavar="RUN_JSON", help="repeat a run from its run.json "
                    "(same config and seed; a new run directory unless --out)")
     p.add_argument("--quiet", action="store_true", help="no progress bar or per-epoch lines")

@@ -28,8 +28,13 @@ def cmd_predict(args) -> int:
     """Every image, one line each as it is done; a file that fails gives its error line and
     the others go on. Exit code: 0, or the first failure's (an unreadable image: 6)."""
     from ..predict import Predictor, find_images
+    from ..runs import weights_note
 
     predictor = Predictor.open(args.rundir, backend=args.backend)
+    loaded = getattr(predictor, "weights", None)  # a run's (an .onnx file has none)
+    weights = {"weights": loaded["file"]} if loaded else {}
+    if weights and not args.json:
+        print(weights_note(loaded), file=sys.stderr)  # the best or the last epoch's
     rows, code = [], 0
     for path, got in predictor.predict_files(find_images(args.images), args.top, args.invert):
         if isinstance(got, ConvnetError):
@@ -37,7 +42,7 @@ def cmd_predict(args) -> int:
             code = code or got.exit_code
             rows.append({"image": path, "error": str(got), "exit_code": got.exit_code})
         else:
-            rows.append(got.to_json())
+            rows.append({**got.to_json(), **weights})
             if not args.json:
                 print(f"{path}: {got}", flush=True)
     if args.json:

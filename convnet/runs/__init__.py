@@ -6,6 +6,9 @@
     RUNDIR/model.safetensors     the weights as a plain state_dict (+ the epoch's metrics row in
                                  its metadata): ``net.load_state_dict(load_file(path))`` takes it
     RUNDIR/optimizer.safetensors the optimizer state of the same epoch, for --resume
+    RUNDIR/best.safetensors      with --val: the chosen epoch's weights, which predict, evaluate,
+                                 serve, export and create_model(checkpoint=) load
+    RUNDIR/metrics.csv           metrics.jsonl's rows as CSV
     RUNDIR/run.lock              held (flock) by the one process that writes the run
 
 How the two checkpoint files are kept a pair through a kill: ``runs.checkpoint``.
@@ -32,9 +35,9 @@ from .checkpoint import (  # noqa: F401 -- re-exported: runs.save_checkpoint, ru
     LEGACY_FORMAT, WEIGHTS_FORMAT, finish_checkpoint, load_checkpoint, load_optimizer,
     load_weights, save_checkpoint, save_weights, shapes)
 from .files import (  # noqa: F401 -- re-exported: runs.atomic_write, runs.RunLock...
-    LOCK, MANIFEST, METRICS, OPTIMIZER, OWN_FILES, PENDING, WEIGHTS, RunLock, atomic_write,
-    check_out, claim_rundir, has_progress, make_dir, reason, refuse_to_replace, released_on_error,
-    remove_stale_temps)
+    BEST, CSV, LOCK, MANIFEST, METRICS, OPTIMIZER, OWN_FILES, PENDING, WEIGHTS, RunLock,
+    atomic_write, check_out, claim_rundir, has_progress, make_dir, reason, refuse_to_replace,
+    released_on_error, remove_stale_temps)
 from .schema import (  # noqa: F401 -- re-exported: runs.check_onnx (export.OnnxModel)
     METRICS_ROW, check, check_checkpoint, check_manifest, check_onnx)
 
@@ -178,22 +181,48 @@ def eval_mode(model: torch.nn.Module):
 
 
 def load_model(rundir: Path) -> tuple[Network, dict]:
-    """The trained model of a run, in eval mode (what every user path runs), and its manifest."""
+    """The trained model of a run, in eval mode (what every user path runs), and its manifest.
+
+    The model is the one the run delivers: with a validation split, the epoch it chose
+    (RUNDIR/best.safetensors), else the last (model.safetensors, which --resume continues).
+    ``manifest["weights"]`` says which: ``{"file": "best.safetensors", "epoch": 3}``.
+    """
     manifest = read_manifest(rundir)
     model = build_model(manifest["model"])
     if model.spec is not None and model.num_classes != manifest["model"]["num_classes"]:
         raise RunError(f"{Path(rundir) / MANIFEST}: model.spec ends in {model.num_classes} "
                        f"outputs but model.num_classes is {manifest['model']['num_classes']}")
-    weights, _, _ = load_checkpoint(rundir, with_optimizer=False, expected=shapes(model))
-    load_weights(model, weights, Path(rundir) / WEIGHTS)
+    name = chosen_weights(rundir)
+    weights, _, meta = load_checkpoint(rundir, with_optimizer=False, expected=shapes(model),
+                                       name=name)
+    load_weights(model, weights, Path(rundir) / name)
+    manifest["weights"] = {"file": name, "epoch": meta.get("epoch")}
     return model.eval(), manifest
+
+
+def weights_note(weights: dict) -> str:
+    """Which of a run's weights a command uses, in words (``load_model``'s ``weights``).
+
+    Example:
+        >>> weights_note({"file": "best.safetensors", "epoch": 3})
+        'weights: best.safetensors (epoch 3, chosen on the validation split)'
+    """
+    why = "chosen on the validation split" if weights["file"] == BEST else "the last epoch"
+    return f"weights: {weights['file']} (epoch {weights['epoch']}, {why})"
+
+
+def chosen_weights(rundir: Path) -> str:
+    """The file of the weights a run delivers: best.safetensors when a validation split chose
+    an epoch, else model.safetensors."""
+    return BEST if (Path(rundir) / BEST).is_file() else WEIGHTS
 
 
 # --- resuming -------------------------------------------------------------------------------------
 
 # What `train --resume` may change: the run's maths is fixed by its run.json config, so any
 # other flag must be left out or equal the recorded value (README "Train", train --help).
-RESUME_MAY_CHANGE = ("epochs", "data_dir", "device", "progress")
+# --tensorboard only adds a copy of the metrics, so a resume may start or move it.
+RESUME_MAY_CHANGE = ("epochs", "data_dir", "device", "progress", "tensorboard")
 FLAG_NAMES = {"model": "MODEL", "data_dir": "--data", "input_shape": "--input"}
 
 
@@ -204,8 +233,8 @@ def _shown(value) -> str:  # as typed on the command line: 1x32x32, dog,cat
 
 
 def check_resume_flags(rundir: Path, config: dict, flags: dict) -> dict:
-    """The flags a resume applies (``--data``, ``--device``); one line for any that would change
-    the run's recorded config.
+    """The flags a resume applies (``--data``, ``--device``, ``--tensorboard``); one line for
+    any that would change the run's recorded config.
 
     Example:
         >>> check_resume_flags(Path("r"), {"lr": 0.01, "seed": 0}, {"seed": 0, "device": "cpu"})
@@ -229,8 +258,10 @@ def check_resume_flags(rundir: Path, config: dict, flags: dict) -> dict:
             flag = FLAG_NAMES.get(name, "--" + name.replace("_", "-"))
             raise RunError(f"--resume {rundir}: {flag} {_shown(value)} differs from the run's "
                            f"{_shown(recorded)}; a resume may change only --epochs, --data (same "
-                           f"files), --device, --quiet and --json (another run: --from-manifest)")
-    return {k: flags[k] for k in ("data_dir", "device") if flags.get(k) is not None}
+                           f"files), --device, --tensorboard, --quiet and --json (another run: "
+                           f"--from-manifest)")
+    return {k: flags[k] for k in ("data_dir", "device", "tensorboard")
+            if flags.get(k) is not None}
 
 
 def restore(rundir: Path, model: torch.nn.Module, epochs: int) -> tuple[dict, dict]:

@@ -218,10 +218,13 @@ def _read_optimizer(rundir: Path, ident: str, weights: dict[str, tuple], epoch: 
 
 
 def load_checkpoint(rundir: Path, with_optimizer: bool = True,
-                    expected: dict[str, tuple] | None = None) -> tuple[dict, dict, dict]:
+                    expected: dict[str, tuple] | None = None,
+                    name: str = WEIGHTS) -> tuple[dict, dict, dict]:
     """(weights, optimizer state dict or {}, meta) of a run's last checkpoint, either layout.
 
     Args:
+        name (str): the weights file in ``rundir``: model.safetensors (the last epoch's), or
+            best.safetensors (the epoch a validation split chose; it has no optimizer state).
         with_optimizer (bool): read the optimizer state too (what a resume needs; readers such
             as predict leave it). Default: True.
         expected (dict | None): {name: shape} of the model the weights are for: checked
@@ -232,7 +235,7 @@ def load_checkpoint(rundir: Path, with_optimizer: bool = True,
             tensors the schema refuses, weights of another model, or an optimizer state that
             is missing, of another checkpoint or damaged.
     """
-    rundir, path = Path(rundir), Path(rundir) / WEIGHTS
+    rundir, path = Path(rundir), Path(rundir) / name
     if not path.is_file():
         raise RunError(f"{path}: no weights file; is {rundir} a finished or started run?")
     header, shapes = read_header(path)

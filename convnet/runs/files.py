@@ -29,8 +29,12 @@ except ImportError:  # Windows: no flock; a run directory is then not locked
 MANIFEST, METRICS, WEIGHTS, LOCK = "run.json", "metrics.jsonl", "model.safetensors", "run.lock"
 OPTIMIZER = "optimizer.safetensors"  # the optimizer state of the weights' epoch
 PENDING = "optimizer.pending.safetensors"  # the next one, while a checkpoint is being written
+CSV = "metrics.csv"  # metrics.jsonl's rows as CSV (convnet/logs.py)
+BEST = "best.safetensors"  # with --val: the chosen epoch's weights (convnet/validation.py)
+SNAPSHOTS = "snapshots.safetensors"  # with --snapshots: the first layer's filters over time
+LIVE = "live.jsonl"  # a row of training loss and accuracy every few steps (runs/live.py)
 # Only the run's own writers may replace these:
-OWN_FILES = (MANIFEST, METRICS, WEIGHTS, LOCK, OPTIMIZER, PENDING)
+OWN_FILES = (MANIFEST, METRICS, WEIGHTS, LOCK, OPTIMIZER, PENDING, CSV, BEST, SNAPSHOTS, LIVE)
 
 
 def reason(e: BaseException) -> str:
