@@ -72,6 +72,12 @@ class TrainConfig:
                                    # and losses; weights copied back before every checkpoint)
     tensorboard: str | None = None  # also write TensorBoard events to this folder (scalars,
                                    # first-layer filters, weight histograms; convnet/logs.py)
+    init: str | None = None        # start from this run's weights (same architecture; the head
+                                   # re-made for other classes, grey <-> RGB first filters
+                                   # adapted; convnet/finetune.py)
+    freeze: str | None = None      # features = train only the head (needs --init)
+    snapshots: int | None = None   # keep this many evenly spaced copies of the first layer's
+                                   # filters, init and end included (convnet/runs/snapshots.py)
 
 
 # The names each text field may take (None, where allowed, is "the recipe's").
@@ -82,7 +88,9 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "device": ("auto", "cpu", "cuda"),
     "precision": ("auto", "fp32", "bf16"),
     "engine": ("torch", "numpy"),
+    "freeze": ("features",),
 }
+MAX_SNAPSHOTS = 1000  # a strip of 1,000 is already finer than a page can show
 NUMPY_OPTIMIZERS = ("sgd", "momentum", "adam")  # what numpy_engine/optim.py implements
 
 
@@ -134,20 +142,25 @@ def check_config(cfg: TrainConfig) -> None:
     for name in ("model", "dataset"):
         if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name).strip():
             raise ConvnetError(f"{name} must be a non-empty text, got {getattr(cfg, name)!r}")
-    if cfg.tensorboard is not None and (not isinstance(cfg.tensorboard, str)
-                                        or not cfg.tensorboard.strip()):
-        raise ConvnetError(f"--tensorboard must be a folder, got {cfg.tensorboard!r}")
+    for name in ("tensorboard", "init"):  # folders
+        value = getattr(cfg, name)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise ConvnetError(f"{flag(name)} must be a folder, got {value!r}")
+    _check_freeze(cfg)
 
 
 def _check_numbers(cfg: TrainConfig) -> None:
     whole = {"epochs": (cfg.epochs, 1), "batch_size": (cfg.batch_size, 1),
              "shift": (cfg.shift, 0), "distributed": (cfg.distributed, 1),
-             "limit": (cfg.limit, 1), "early_stop": (cfg.early_stop, 1), "seed": (cfg.seed, 0)}
+             "limit": (cfg.limit, 1), "early_stop": (cfg.early_stop, 1), "seed": (cfg.seed, 0),
+             "snapshots": (cfg.snapshots, 2)}
     for name, (value, low) in whole.items():
         if value is None:  # the recipe's, checked once it is filled in
             continue
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise ConvnetError(f"{flag(name)} must be a whole number >= {low}, got {value!r}")
+    if cfg.snapshots is not None and cfg.snapshots > MAX_SNAPSHOTS:  # each rewrites the file
+        raise ConvnetError(f"--snapshots must be at most {MAX_SNAPSHOTS}, got {cfg.snapshots}")
     ranges = {"lr": (cfg.lr, lambda v: v > 0, "> 0"),  # (value, allowed, in words)
               "momentum": (cfg.momentum, lambda v: 0 <= v < 1, "in [0, 1)"),
               "weight_decay": (cfg.weight_decay, lambda v: v >= 0, ">= 0"),
@@ -169,3 +182,15 @@ def _check_val(val) -> None:
     if not (count or fraction):
         raise ConvnetError(f"--val must be a number of images (>= 1) or a fraction between 0 "
                            f"and 1 (e.g. 0.1), got {val!r}")
+
+
+def _check_freeze(cfg: TrainConfig) -> None:
+    """--freeze keeps the weights of --init; the NumPy engine updates every weight."""
+    if cfg.freeze is None:
+        return
+    if cfg.init is None:
+        raise ConvnetError(f"--freeze {cfg.freeze} keeps the weights another run learned: give "
+                           "--init RUNDIR (that run)")
+    if cfg.engine == "numpy":
+        raise ConvnetError(f"--freeze {cfg.freeze} needs --engine torch (the NumPy engine "
+                           "updates every weight)")
