@@ -195,7 +195,11 @@ JSON_COMMANDS = {  # one run of each command that has --json; `train` without --
 
 
 def test_every_command_with_json_has_a_case_below():
-    has_json = {name for name, p in subcommands().items() if "--json" in flags(p)}
+    def json_flag(p) -> bool:  # explain: on each of its modes (explain conv --json)
+        modes = p._subparsers._group_actions[0].choices.values() if p._subparsers else []
+        return "--json" in flags(p) or bool(modes) and all("--json" in flags(m) for m in modes)
+
+    has_json = {name for name, p in subcommands().items() if json_flag(p)}
     assert has_json == JSON_COMMANDS.keys()
 
 

@@ -1,5 +1,5 @@
-"""Commands that show the inside of a network: ``explain``, ``kernels``, ``show``, ``report``
-and ``serve``."""
+"""Commands that show the inside of a network: ``explain``, ``kernels``, ``show``,
+``features``, ``report`` and ``serve``."""
 
 from __future__ import annotations
 
@@ -7,48 +7,29 @@ import argparse
 import json
 import sys
 
-from ..errors import ConvnetError
 from .common import add_data, add_invert, add_json, command, port_number
 
 
 def cmd_explain(args) -> None:
-    from .. import explain as ex
+    from ..explain import MODES
 
-    if args.what == "train-step":
-        return cmd_explain_train_step(args)
-    matrix = ex.parse_matrix(args.image) if args.image else None
-    if args.what == "conv":
-        kernel = ex.parse_matrix(args.kernel, "--kernel") if args.kernel else ex.TUTORIAL_KERNEL
-        result = ex.explain_conv(matrix or ex.TUTORIAL_IMAGE, kernel,
-                                 1 if args.stride is None else args.stride,
-                                 args.padding)
-    elif args.what == "relu":
-        result = ex.explain_relu(matrix or ex.TUTORIAL_RELU)
-    else:
-        result = ex.explain_pool(matrix or ex.TUTORIAL_POOL, args.mode, args.size, args.stride)
-    print(json.dumps(result, indent=2) if args.json else ex.explain_text(result))
+    mode = MODES[args.what]
+    result = mode.run(args)
+    print(json.dumps(result, indent=2) if args.json else mode.text(result))
 
 
-def cmd_explain_train_step(args) -> None:
-    import torch
+def add_explain(sub) -> None:
+    """``explain MODE``: one subcommand per row of ``explain.MODES``, with that row's flags."""
+    from ..explain import MODES
 
-    from ..explain_step import explain_train_step, resolve_target, train_step_text
-    from ..predict import Predictor
-    from ..registry import create_model, list_models
-
-    if len(args.operands) != 2 or args.target is None:
-        raise ConvnetError("usage: convnet explain train-step RUNDIR|MODEL IMAGE --target CLASS")
-    source, image = args.operands
-    if source in list_models():  # an untrained model: random init from --seed, plain resize
-        torch.manual_seed(args.seed)
-        model = create_model(source)
-        predictor = Predictor(model, [str(i) for i in range(model.num_classes)])
-    else:
-        predictor = Predictor.from_run(source, backend="torch")
-    x = torch.from_numpy(predictor.prepare(image))[None]  # (C, H, W) -> (1, C, H, W)
-    target = resolve_target(args.target, predictor.classes)
-    result = explain_train_step(predictor.model, x, target, predictor.classes, args.lr, args.loss)
-    print(json.dumps(result, indent=2) if args.json else train_step_text(result))
+    p = command(sub, "explain", "the tutorials' arithmetic with numbers, step by step: "
+                + ", ".join(MODES), cmd_explain)
+    modes = p.add_subparsers(dest="what", required=True, parser_class=type(p), metavar="MODE")
+    for mode in MODES.values():
+        m = command(modes, mode.name, mode.summary, cmd_explain)
+        for names, options in mode.flags:
+            m.add_argument(*names, **options)
+        add_json(m, "every step and number")
 
 
 def cmd_kernels(args) -> None:
@@ -75,6 +56,19 @@ def cmd_show(args) -> None:
     print(f"{shown.image}: {shown.prediction['label']} ({shown.prediction['probability']:.2%})",
           file=sys.stderr)
     print("\n".join(shown.files))
+
+
+def cmd_features(args) -> None:
+    from ..viz.features import features
+
+    found = features(args.rundir, args.out, args.layer, args.top, args.channels, args.data_dir)
+    if args.json:
+        print(json.dumps(found.to_json(), indent=2))
+        return
+    rows, cols = found.field
+    print(f"{found.layer}: top {args.top} test patches of {len(found.shown)} of "
+          f"{found.channels} channels, each {rows.size}x{cols.size} pixels (the receptive "
+          f"field; step {rows.jump}); grid saved to {found.grid.path}")
 
 
 def cmd_report(args) -> None:
@@ -104,27 +98,8 @@ def cmd_serve(args) -> None:
 
 
 def add_commands(sub) -> None:
-    """Register ``explain``, ``kernels``, ``show``, ``report`` and ``serve``."""
-    p = command(sub, "explain", "the tutorials' conv, relu and pool arithmetic, step by step",
-                cmd_explain)
-    p.add_argument("what", choices=["conv", "relu", "pool", "train-step"])
-    p.add_argument("operands", nargs="*", metavar="RUNDIR|MODEL IMAGE",
-                   help="train-step: a run (or a model name, randomly initialised) and an image")
-    p.add_argument("--target", help="train-step: the correct class (name or index)")
-    p.add_argument("--lr", type=float, default=0.1, help="train-step: learning rate")
-    p.add_argument("--loss", choices=["sse", "cross-entropy"], default="sse",
-                   help="train-step: the error to reduce (sse: ½Σ(target − output)²)")
-    p.add_argument("--seed", type=int, default=0, help="train-step with a MODEL: init seed")
-    p.add_argument("--image", help="input matrix, rows by ';', values by ',', e.g. '1,0;0,1'; "
-                   "write --image=-1,2;3,4 when it starts with a minus (default: the tutorials' "
-                   "example)")
-    p.add_argument("--kernel", help="conv: the filter, same format (default: the tutorials' 3x3)")
-    p.add_argument("--stride", type=int, help="step between windows (default: 1 for conv, "
-                   "--size for pool)")
-    p.add_argument("--padding", default="valid", help="conv: valid, same or N zeros")
-    p.add_argument("--mode", choices=["max", "avg", "sum"], default="max", help="pool: the kind")
-    p.add_argument("--size", type=int, default=2, help="pool: window side")
-    add_json(p, "every step and number")
+    """Register ``explain``, ``kernels``, ``show``, ``features``, ``report`` and ``serve``."""
+    add_explain(sub)
 
     p = command(sub, "kernels", "classic kernels (edges, Sobel, blur...) applied to an image",
                 cmd_kernels)
@@ -140,6 +115,20 @@ def add_commands(sub) -> None:
     p.add_argument("--out", metavar="DIR", required=True, help="folder for the PNGs")
     add_invert(p)
     add_json(p, "the image, prediction, files and layer shapes")
+
+    p = command(sub, "features", "what each layer learned: for every channel of a convolution, "
+                "the test patches that excite it most, cropped to its receptive field",
+                cmd_features)
+    p.add_argument("rundir", metavar="RUNDIR")
+    p.add_argument("--layer", help="a convolution's name, e.g. layer3.2.conv2 (default: the "
+                   "first convolution; convnet summary lists them)")
+    p.add_argument("--top", type=int, default=9, help="patches per channel")
+    p.add_argument("--channels", type=int, metavar="N", help="show the first N channels "
+                   "(default: all)")
+    p.add_argument("--out", metavar="FILE.png", help="the grid to write (default: "
+                   "features-<layer>.png here)")
+    add_data(p, "the folder holding the run's dataset (default: the run's)")
+    add_json(p, "the layer, its receptive field and each channel's patches")
 
     p = command(sub, "report", "one offline HTML page: summary, curves, confusion matrix, "
                 "mistakes, feature maps", cmd_report)
