@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from . import distributed, logs, recipes, runs, validation
+from . import distributed, finetune, logs, recipes, runs, validation
 from .classifier import as_classifier, describe, given_model
 from .config import TrainConfig, check_config
 from .data.loader import random_flip, random_shift
@@ -109,6 +109,7 @@ class Run:
     rank: int = 0         # this process among the DDP ranks; only rank 0 writes files
     recipe: dict = field(default_factory=dict)  # {recipe field: where its value came from}
     lock: runs.RunLock | None = None  # rank 0's hold on rundir until fit() ends
+    init: dict = field(default_factory=dict)  # --init/--freeze: copied, adapted, frozen
 
     def __post_init__(self):
         self.input_shape = tuple(self.data.train.x.shape[1:])  # what the model is fed
@@ -157,11 +158,12 @@ def start(cfg: TrainConfig, model: torch.nn.Module | None = None) -> Run:
         model = given_model(model, getattr(model, "input_shape", shape), classes, cfg.dataset)
     data = load_data(cfg, getattr(model, "input_shape", shape), device, splits=splits)
     init_from_data(model, data.train.x)
+    init = finetune.prepare(cfg, model, data.classes)  # --init, --freeze ({} without)
     model = place(cfg, model, device)
     rundir, lock = new_rundir(cfg, model) if rank == 0 else (Path(cfg.out or "."), None)
     with runs.released_on_error(lock):
         run = Run(cfg, rundir, model, make_optimizer(cfg, model), data, device, rank=rank,
-                  recipe=run_recipe, lock=lock)
+                  recipe=run_recipe, lock=lock, init=init)
         if rank == 0:
             runs.write_json(rundir / runs.MANIFEST, manifest(run, status="running"))
     return run
@@ -217,6 +219,7 @@ def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True,
         torch.manual_seed(cfg.seed)  # start()'s initial weights, if there is no checkpoint
         model = place(cfg, runs.build_model(saved["model"]), device)
         optim_state, meta = runs.restore(rundir, model, cfg.epochs)
+        init = finetune.reopen(cfg, model, meta, saved)  # --freeze again; --init if no checkpoint
         stats = (saved["dataset"]["mean"], saved["dataset"]["std"])
         data = load_data(cfg, model.input_shape, device, stats)
         runs.check_same_data(rundir, saved["dataset"].get("files"), data.info["files"])
@@ -226,7 +229,7 @@ def resume(rundir: str | Path, epochs: int | None = None, progress: bool = True,
         runs.reconcile_metrics(rundir, done, meta)  # rows past the checkpoint are replayed
         logs.write_csv(rundir, runs.read_metrics(rundir))
         return Run(cfg, rundir, model, optimizer, data, device, done,
-                   recipe=saved.get("recipe") or recipe, lock=lock)
+                   recipe=saved.get("recipe") or recipe, lock=lock, init=init)
 
 
 def manifest(run: Run, status: str, final: dict | None = None) -> dict:
@@ -235,7 +238,8 @@ def manifest(run: Run, status: str, final: dict | None = None) -> dict:
             "dataset": run.data.info, "config": asdict(run.cfg), "recipe": run.recipe,
             "seed": run.cfg.seed,
             "device": str(run.device), "threads": torch.get_num_threads(),
-            "versions": runs.versions(), "final": final or {}}
+            "versions": runs.versions(), "final": final or {},
+            **({"init": run.init} if run.init else {})}
 
 
 def diverged(run: Run, epoch: int, step: int, value: float) -> None:

@@ -3,6 +3,10 @@ registry -> train -> predict/evaluate -> viz -> report/web -> cli. ``data`` depe
 errors; nothing imports cli; the top-level modules form no cycle, even through an import
 inside a function (modules of one rank may import each other only one way).
 
+``notebook`` (HTML for Jupyter from plain data) imports nothing from convnet, and ``summary``
+reads layers only through their kinds: both sit below ``models``, whose ``Network`` shows its
+summary table in a notebook.
+
 ``models`` holds the registry proper (``models/registry.py``); the top-level ``registry`` sits
 above ``runs`` because ``create_model(checkpoint=RUNDIR)`` loads a run's weights.
 """
@@ -12,10 +16,11 @@ import graphlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "convnet"
-RANK = {"errors": 0, "shapes": 0, "version": 0, "data": 1, "layers": 2, "kinds": 2.3,
-        "spec": 2.6, "models": 3, "summary": 4, "numpy_engine": 4, "recipes": 4, "runs": 5,
-        "config": 5, "distributed": 5,
-        "registry": 6, "validation": 6, "logs": 6, "splits": 6, "classifier": 6, "train": 7,
+RANK = {"errors": 0, "shapes": 0, "version": 0, "notebook": 0, "data": 1, "layers": 2,
+        "kinds": 2.3, "spec": 2.6, "summary": 2.8, "models": 3, "numpy_engine": 4, "recipes": 4,
+        "runs": 5, "config": 5, "distributed": 5,
+        "registry": 6, "validation": 6, "logs": 6, "splits": 6, "classifier": 6, "finetune": 6,
+        "train": 7,
         "evaluate": 8, "predict": 8, "export": 8, "explain": 8, "explain_step": 8, "viz": 9,
         "fitting": 9, "report": 10, "web": 10, "cli": 11, "__main__": 12, "__init__": 12}
 

@@ -62,9 +62,13 @@ def run_training(args) -> dict | None:
 
 
 def show_result(args, result: dict) -> None:
+    from .. import finetune, runs
     from ..validation import summary_line
 
-    print(json.dumps(result, indent=2) if args.json else summary_line(result))
+    init = runs.read_manifest(result["rundir"]).get("init")  # --init/--freeze: what was done
+    result = {**result, "init": init} if init else result
+    line = summary_line(result) + (f"; {finetune.note(init)}" if init else "")
+    print(json.dumps(result, indent=2) if args.json else line)
 
 
 # `convnet train`'s flags are TrainConfig's fields (STYLE.md rule 7): each field is a flag of the
