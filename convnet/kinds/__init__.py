@@ -25,7 +25,8 @@ NumPy twin          ``numpy`` (a class of ``numpy_engine/ops.py``)   ``numpy_eng
 ==================  ===============================================  ===========================
 
 The kinds live by family: ``conv.py``, ``pool.py`` (with global average pooling), ``fc.py``
-(flatten, fc, softmax) and ``elementwise.py`` (activations, batch norm, dropout). Adding a kind
+(flatten, fc, softmax), ``elementwise.py`` (activations, batch norm, dropout) and
+``shortcut.py`` (a ResNet block's zero-pad shortcut). Adding a kind
 is one ``register(...)`` there.
 
 Example:
@@ -53,6 +54,7 @@ from .elementwise import (
 )
 from .fc import FC, FLATTEN, SOFTMAX
 from .pool import AVGPOOL, GAP, MAXPOOL, SUBSAMPLE, SUMPOOL, Pool
+from .shortcut import ZERO_PAD
 
 
 class Opaque(Kind):
@@ -72,5 +74,5 @@ def of_layer(module: nn.Module, same_shape: bool) -> Kind:
 
 __all__ = ["AVGPOOL", "BN", "CONV", "DROPOUT", "ELEMENTWISE", "FC", "FLATTEN", "GAP",
            "IDENTITY", "LEAKYRELU", "MAXPOOL", "OTHER", "RELU", "SIGMOID", "SOFTMAX", "STANH",
-           "SUBSAMPLE", "SUMPOOL", "TANH", "Elementwise", "Kind", "Pool", "find", "get", "of",
-           "of_layer", "output_shape", "register", "registered", "unregister"]
+           "SUBSAMPLE", "SUMPOOL", "TANH", "ZERO_PAD", "Elementwise", "Kind", "Pool", "find",
+           "get", "of", "of_layer", "output_shape", "register", "registered", "unregister"]

@@ -42,6 +42,7 @@ class Kind:
     last_only = False  # only as a network's last layer (softmax)
     flattens = False  # maps are flattened before it (fc after a convolution)
     formula = "f(x)"  # what one unit computes, as the page's panel heads it
+    reads_classes = False  # True: ``unit`` takes ``labels``, the class names (softmax)
 
     def __init__(self, name: str, *modules: type[nn.Module], numpy: str | None = None):
         self.name, self.modules, self.numpy = name, modules, numpy
@@ -108,6 +109,7 @@ class Kind:
 
         Args:
             src, out (Tensor): the layer's input and output for one image (no batch axis).
+            labels (list[str]): the class names, passed only to a kind that ``reads_classes``.
 
         Returns:
             {"windows": [{channel, y, x, h, w}], "winner": [c, y, x] | None, "inputs": [flat

@@ -122,7 +122,12 @@ class Convolution(Kind):
         return meta
 
     def unit(self, module, src, out, index):
-        """Σ over the connected input maps of (k x k patch · filter slice), + bias."""
+        """Σ over the connected input maps of (k x k patch ⊙ filter slice), + bias.
+
+        The first ``MAX_CHANNELS_SHOWN`` maps are listed cell by cell (patch, filter, w·x),
+        each with the colour of its outlined window; the other maps' sums are one "rest"
+        term, so the listed terms, the rest and b add up to the output.
+        """
         o, y, x = index
         (kh, kw), (sh, sw), (dh, dw) = module.kernel_size, module.stride, module.dilation
         top, _, left, _ = pads(module, src.shape[-2], src.shape[-1])
@@ -134,30 +139,26 @@ class Convolution(Kind):
                     if table is None or table[o, first_map + i] > 0]
         ty, tx = y * sh - top, x * sw - left
         span_h, span_w = (kh - 1) * dh + 1, (kw - 1) * dw + 1
-        terms, total = [], 0.0
-        for c in channels:
+        terms, sums = [], []
+        for k, c in enumerate(channels):
             patch = padded_patch(src, c, ty, tx, span_h, span_w)[::dh, ::dw]
-            w = weight[c - first_map]
-            partial = float((patch * w).sum())
-            total += partial
-            terms.append({"channel": c, "patch": rows(patch), "weights": rows(w),
-                          "sum": tidy(partial)})
+            products = patch * weight[c - first_map]  # (kh, kw): the w·x cells
+            sums.append(float(products.double().sum()))
+            if k < MAX_CHANNELS_SHOWN:
+                terms.append({"channel": c, "patch": rows(patch),
+                              "weights": rows(weight[c - first_map]),
+                              "products": rows(products), "sum": tidy(sums[-1]), "colour": k})
         bias = float(module.bias.detach()[o]) if module.bias is not None else 0.0
-        shown = terms[:MAX_CHANNELS_SHOWN]
-        arith = {"formula": self.formula, "channels": channels, "terms": shown,
-                 "bias": tidy(bias), "total": tidy(total + bias), "output": tidy(out[o, y, x]),
-                 "padding": [top, left],
-                 "note": (f"first {MAX_CHANNELS_SHOWN} of {len(channels)} connected input maps "
-                          "listed" if len(channels) > MAX_CHANNELS_SHOWN else "")}
-        arith["lines"] = [
-            text(f"connected input maps: {', '.join(map(str, channels))}"),
-            *[text("map ", t["channel"], ": patch ", matrix(t["patch"]), " · filter ",
-                   matrix(t["weights"]), " = ", t["sum"]) for t in shown],
-            *([note(arith["note"])] if arith["note"] else []),
-            eq("Σ w·x = ", tidy(arith["total"] - arith["bias"]), " ; + b (", arith["bias"],
-               ") = ", arith["total"], " → output ", arith["output"])]
-        return {"windows": [window(src, c, ty, tx, span_h, span_w) for c in channels],
-                "arithmetic": arith}
+        rest = sum(sums[MAX_CHANNELS_SHOWN:])
+        arith = {"formula": self.formula, "channels": channels, "terms": terms,
+                 "rest": tidy(rest), "rest_maps": max(len(channels) - MAX_CHANNELS_SHOWN, 0),
+                 "bias": tidy(bias), "total": tidy(sum(sums) + bias),
+                 "output": tidy(out[o, y, x]), "padding": [top, left]}
+        arith["lines"] = conv_lines(arith)
+        windows = [dict(window(src, c, ty, tx, span_h, span_w),
+                        colour=k if k < MAX_CHANNELS_SHOWN else None)
+                   for k, c in enumerate(channels)]
+        return {"windows": windows, "arithmetic": arith}
 
     # ------------------------------------------------------------------ the NumPy twin
     def numpy_args(self, module, name):
@@ -175,6 +176,25 @@ class Convolution(Kind):
                              f"supported; use convnet's Conv2d")
         return {"weight": array(module.weight), "bias": array(module.bias), "stride": s,
                 "padding": padding, "table": array(getattr(module, "table", None))}
+
+
+def conv_lines(a: dict) -> list[dict]:
+    """The panel's lines for one convolution unit: a row per listed map, the rest, the sum."""
+    n, listed = len(a["channels"]), [t["sum"] for t in a["terms"]]
+    lines = [text(f"{n} connected input map{'s' if n > 1 else ''}: "
+                  f"{', '.join(map(str, a['channels']))}")]
+    for t in a["terms"]:
+        k = t["colour"]
+        lines.append(text("map ", t["channel"], ": x ", matrix(t["patch"], colour=k),
+                          " w ", matrix(t["weights"], colour=k), " w·x ",
+                          matrix(t["products"], colour=k), " Σ = ", t["sum"]))
+    sum_of = " + ".join(f"({v})" for v in listed)
+    if a["rest_maps"]:
+        lines.append(note(f"the other {a['rest_maps']} maps (outlined in grey), summed: ",
+                          a["rest"]))
+        sum_of += f" + rest ({a['rest']})"
+    lines.append(eq(sum_of, " + b (", a["bias"], ") = ", a["total"], " → output ", a["output"]))
+    return lines
 
 
 def pads(module: nn.Conv2d, height: int, width: int) -> tuple[int, int, int, int]:

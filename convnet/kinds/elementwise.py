@@ -20,7 +20,7 @@ from torch import nn
 from .. import layers as L
 from ..errors import SpecError
 from .base import Kind, register
-from .units import at, text, tidy
+from .units import at, eq, row, text, tidy
 
 
 class Elementwise(Kind):
@@ -75,6 +75,32 @@ class BatchNorm(Elementwise):
     def params(self, module):
         count = sum(p.numel() for p in module.parameters(recurse=False))
         return count, f"2·{count // 2} = {count}"  # one scale and one shift per channel
+
+    def unit(self, module, src, out, index):
+        """(x − mean) / √(var + ε) · γ + β with channel c's running statistics (eval mode)."""
+        c, where = index[0], tuple(index)
+        mean, var = statistic(module.running_mean, c, 0.0), statistic(module.running_var, c, 1.0)
+        gamma, beta = statistic(module.weight, c, 1.0), statistic(module.bias, c, 0.0)
+        x = float(src[where])
+        a = {"formula": self.formula, "input": tidy(x), "mean": tidy(mean), "var": tidy(var),
+             "eps": module.eps, "gamma": tidy(gamma), "beta": tidy(beta),
+             "normalised": tidy((x - mean) / (var + module.eps) ** 0.5),
+             "output": tidy(out[where])}
+        a["lines"] = [
+            row(["x = ", a["input"]], [f"channel {c}'s running mean = ", a["mean"]],
+                ["variance = ", a["var"]]),
+            row(["γ = ", a["gamma"]], ["β = ", a["beta"]], ["ε = ", a["eps"]]),
+            eq("(", a["input"], " − ", a["mean"], ") / √(", a["var"], " + ", a["eps"], ") = ",
+               a["normalised"]),
+            eq(a["normalised"], " · ", a["gamma"], " + ", a["beta"], " = ", a["output"]),
+            text("mean and variance were averaged over the training set; when predicting "
+                 "they stay fixed")]
+        return {**at(index, src), "arithmetic": a}
+
+
+def statistic(t, c: int, default: float) -> float:
+    """Channel c of a batch norm's parameter or running statistic; ``default`` without one."""
+    return default if t is None else float(t.detach()[c])
 
 
 class Dropout(Elementwise):

@@ -108,20 +108,35 @@ class Softmax(Kind):
     """``softmax``: class probabilities e^z_i / Σ_j e^z_j; only as the last layer."""
 
     family, numbered, last_only, formula = "softmax", False, True, "e^z_i / Σ_j e^z_j"
+    reads_classes = True  # its unit names the classes
 
     def build(self, spec, shape, where, used):
         if len(shape) != 1:
             raise SpecError(f"{where}: softmax needs class scores, add fc<N> before it")
         return self.modules[0](), shape
 
-    def unit(self, module, src, out, index):
-        """p_i = e^(z_i) / Σ_j e^(z_j), both shifted by max(z)."""
-        i = index[0]
-        a = {"formula": self.formula, "z": tidy(src[i]), "exp": tidy(torch.exp(src[i] - src.max())),
-             "sum_exp": tidy(torch.exp(src - src.max()).sum()),
-             "note": "both shifted by max(z), which cancels", "output": tidy(out[i])}
-        a["lines"] = [text("z = ", a["z"], ", e^z = ", a["exp"], ", Σ e^z = ", a["sum_exp"],
-                           " (", a["note"], ") → ", a["output"])]
+    def unit(self, module, src, out, index, labels=None):
+        """p_i = e^(z_i − m) / Σ_j e^(z_j − m), m = max(z): every logit, labelled."""
+        i, m = index[0], float(src.max())
+        shifted = torch.exp(src.double() - m)  # (K,): e^(z_j − m), each in (0, 1]
+        names = [str(n) for n in labels] if labels and len(labels) == len(src) else \
+            [f"class {j}" for j in range(len(src))]
+        shown = sorted(set(torch.argsort(src, descending=True)[:MAX_TERMS_SHOWN].tolist()) | {i},
+                       key=lambda j: -float(src[j]))
+        a = {"formula": self.formula, "label": names[i], "z": tidy(src[i]), "max": tidy(m),
+             "exp": tidy(shifted[i]), "sum_exp": tidy(shifted.sum()), "output": tidy(out[i]),
+             "logits": [{"label": names[j], "z": tidy(src[j]), "exp": tidy(shifted[j])}
+                        for j in shown]}
+        a["lines"] = [
+            text("the logits z (the last layer's scores), largest first:"),
+            *[row([("▶ " if t["label"] == a["label"] else "") + t["label"]], ["z = ", t["z"]],
+                  ["e^(z − max) = ", t["exp"]]) for t in a["logits"]],
+            *([text(f"... and {len(src) - len(shown)} more classes")] if len(shown) < len(src)
+              else []),
+            eq("p(", a["label"], ") = e^(", a["z"], " − ", a["max"], ") / Σ e^(z − max) = ",
+               a["exp"], " / ", a["sum_exp"], " = ", a["output"]),
+            text("why − max: e^z alone overflows for large z; e^(z − max) = e^z / e^max, and "
+                 "e^max cancels between top and bottom, so p is unchanged")]
         return {"inputs": [i], "arithmetic": a}
 
     def numpy_args(self, module, name):

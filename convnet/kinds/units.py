@@ -3,7 +3,9 @@
 The page renders every kind's arithmetic the same way: ``lines`` is a list of lines, each
 ``{"text": parts}``, ``{"eq": parts}`` (an equation), ``{"note": parts}`` or ``{"row": [parts,
 ...]}`` (a table row; consecutive rows share a table). A part is a string, a number, or
-``{"matrix": rows, "mark": [r, c] | None}``.
+``{"matrix": rows, "mark": [r, c] | None, "colour": k | None}``; colour k matches the page's
+k-th outlined window (a convolution's k-th listed input map), and a window's ``layer`` names
+the layer it lies in when that is not the unit's source (a residual sum's two operands).
 
 Example:
     >>> src = torch.arange(16.).reshape(1, 4, 4)   # one 4x4 map
@@ -61,8 +63,8 @@ def at(index: list[int], src: torch.Tensor) -> dict:
 
 
 # ----------------------------------------------------------------------------- the panel's lines
-def matrix(values: list[list], mark: list[int] | None = None) -> dict:
-    return {"matrix": values, "mark": mark}
+def matrix(values: list[list], mark: list[int] | None = None, colour: int | None = None) -> dict:
+    return {"matrix": values, "mark": mark, "colour": colour}
 
 
 def text(*parts) -> dict:
