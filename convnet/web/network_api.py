@@ -2,7 +2,8 @@
 
     GET  /api/runs         the runs being served, each with its layers (kind, shape, source)
     POST /api/predict      an image -> class probabilities, first and second guess
-    POST /api/activations  an image -> every layer's output, compact (per-map uint8 + min/max)
+    POST /api/activations  an image -> the layers the page draws, compact (per-map uint8 +
+                           lo/hi), and every layer's per-map means (the overview)
     POST /api/unit         an image + one unit -> its source window(s) and its arithmetic
 
 The model's work takes one of the app's heavy slots (``guard.Busy``) and the run's lock
@@ -14,12 +15,13 @@ from __future__ import annotations
 import time
 
 import torch
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import Field
 
 from ..viz.capture import capture
-from .encoding import encode, prediction, rgb_of
+from .encoding import encode, overview, prediction, rgb_of
 from .layers import explain_unit
-from .served import ImageIn, UnitIn, prepared
+from .served import ImageIn, Served, UnitIn, prepared
 
 router = APIRouter()
 
@@ -37,19 +39,38 @@ def api_predict(body: ImageIn, request: Request) -> dict:
             return prediction(run.predictor, x)
 
 
-@router.post("/api/activations", summary="Every layer's output for one image (compact)")
-def api_activations(body: ImageIn, request: Request) -> dict:
+class ActivationsIn(ImageIn):
+    layers: list[str] | None = Field(None, max_length=10_000, description="the layers to send "
+                                     "(those the page draws); default: every layer")
+
+
+@router.post("/api/activations", summary="The layers' outputs for one image (compact)")
+def api_activations(body: ActivationsIn, request: Request) -> dict:
+    """The input, the prediction, the chosen layers (``encode``) and every layer's overview."""
     start = time.perf_counter()
     with request.app.state.busy.slot():
         run, x = prepared(request, body)
+        wanted = chosen_layers(run, body.layers)
         with run.lock:
             acts = capture(run.predictor.model, torch.from_numpy(x)[None])  # {name: (1, ...)}
             probs = prediction(run.predictor, x)
-        layers = [encode(name, t[0]) for name, t in acts.items()]
+        layers = [encode(name, t[0]) for name, t in acts.items() if name in wanted]
+        means = {name: overview(t[0]) for name, t in acts.items()}
     return {"run": run.id, "input": dict(encode("input", torch.from_numpy(x)),
                                          rgb=rgb_of(run.predictor, x)),
-            "layers": layers, "prediction": probs,
+            "layers": layers, "overview": means, "prediction": probs,
             "server_ms": round((time.perf_counter() - start) * 1000, 2)}
+
+
+def chosen_layers(run: Served, names: list[str] | None) -> set[str]:
+    """The layer names a request asks for (all when None); an unknown name is a 404."""
+    if names is None:
+        return set(run.graph)
+    unknown = [n for n in names if n not in run.graph and n != "input"]
+    if unknown:
+        raise HTTPException(404, f"unknown layer {unknown[0]!r} in layers; this model has "
+                            f"{', '.join(list(run.graph)[:8])}, ...")
+    return set(names)
 
 
 @router.post("/api/unit", summary="One unit: its source window(s) and its arithmetic")

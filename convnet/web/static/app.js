@@ -21,12 +21,16 @@ function ask() {
 async function update() {
   if (!state.source && padIsBlank()) { ask(); return; }  // nothing to classify yet
   if (state.inflight) { state.dirty = true; return; }
-  state.inflight = true; state.dirty = false;
-  const image = state.source || padImage();
+  const image = state.source || padImage(), invert = state.invert;
+  const key = `${state.run.id}|${invert}|${image}`;
+  if (key === state.sent) return;  // a click's pointerup: the pad has not changed since
+  state.inflight = true; state.dirty = false; state.sent = key;
+  const t0 = performance.now();
   try {
-    state.acts = await api("/api/activations", {run: state.run.id, image});
+    state.acts = await api("/api/activations", {run: state.run.id, image, invert});
     state.image = image;
     render();
+    timed(performance.now() - t0);
     if ($("#tab-kernels").classList.contains("active")) playground();
   } catch (err) {
     $("#status").textContent = err.message;
@@ -35,6 +39,13 @@ async function update() {
     state.inflight = false;
     if (state.dirty) update();
   }
+}
+
+// How long an update took, from the request to the last canvas painted: shown under the guess,
+// and told to whoever listens (benchmarks/web_latency.py) as an "updated" event.
+function timed(ms) {
+  $("#timing").textContent = `update ${Math.round(ms)} ms (server ${state.acts.server_ms} ms)`;
+  document.dispatchEvent(new CustomEvent("updated", {detail: {ms, server_ms: state.acts.server_ms}}));
 }
 
 // A clicked test image is the input now.
@@ -67,6 +78,7 @@ async function start() {
   $("#run").replaceChildren(...state.runs.map((r) => { const o = el("option", `${r.id} (${r.model})`); o.value = r.id; return o; }));
   $("#run").onchange = (e) => chooseRun(e.target.value);
   $("#scale").onchange = render;
+  $("#invert").onchange = (e) => { state.invert = e.target.value === "" ? null : e.target.value === "true"; update(); };
   const kernels = await api("/api/kernels");
   $("#kernel-name").replaceChildren(...Object.keys(kernels).map((k) => el("option", k)));
   $("#kernel-name").onchange = () => { $("#kernel-text").value = ""; playground(); };
