@@ -185,9 +185,9 @@ def conv_lines(a: dict) -> list[dict]:
                   f"{', '.join(map(str, a['channels']))}")]
     for t in a["terms"]:
         k = t["colour"]
-        lines.append(text("map ", t["channel"], ": x ", matrix(t["patch"], colour=k),
-                          " w ", matrix(t["weights"], colour=k), " w·x ",
-                          matrix(t["products"], colour=k), " Σ = ", t["sum"]))
+        lines.append(text("map ", t["channel"], ": Σ w·x = ", t["sum"]))
+        lines.append(text("x", matrix(t["patch"], colour=k), "w", matrix(t["weights"], colour=k),
+                          "w·x", matrix(t["products"], colour=k)))
     sum_of = " + ".join(f"({v})" for v in listed)
     if a["rest_maps"]:
         lines.append(note(f"the other {a['rest_maps']} maps (outlined in grey), summed: ",

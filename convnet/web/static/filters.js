@@ -65,13 +65,25 @@ export function drawFilters() {
   }
 }
 
+// Before anything is drawn the playground works on this example: a ring, a bar and a square.
+function exampleImage() {
+  const c = document.createElement("canvas"), g = c.getContext("2d");
+  c.width = c.height = 140; g.fillStyle = "#000"; g.fillRect(0, 0, 140, 140);
+  g.strokeStyle = g.fillStyle = "#fff"; g.lineWidth = 10;
+  g.beginPath(); g.arc(45, 50, 25, 0, 2 * Math.PI); g.stroke();
+  g.fillRect(85, 20, 12, 100); g.fillRect(20, 95, 45, 30);
+  return c.toDataURL("image/png");
+}
+
 export async function playground() {
-  if (!state.image) return;
   const text = $("#kernel-text").value.trim(), kernel = text || $("#kernel-name").value;
+  const view = $("#kernel-view"), seq = (playground.seq = (playground.seq || 0) + 1);
   try {
-    const r = await api("/api/kernel", {image: state.image, kernel});
-    const view = $("#kernel-view"); view.replaceChildren();
-    for (const [title, layer] of [["input (grayscale)", r.input], [`${text ? "your kernel" : kernel}`, r.output]]) {
+    const r = await api("/api/kernel", {image: state.image || exampleImage(), kernel});
+    if (seq !== playground.seq) return;  // a newer kernel was asked for
+    view.replaceChildren();
+    const input = state.image ? "input (grayscale)" : "an example (draw or pick an image to use yours)";
+    for (const [title, layer] of [[input, r.input], [`${text ? "your kernel" : kernel}`, r.output]]) {
       const [, h, w] = layer.shape, c = document.createElement("canvas"), box = document.createElement("div");
       c.width = w; c.height = h; c.style.width = 2 * w + "px";
       paint(c, mapValues(layer, bytes(layer.data), 0, h * w), w, h, layer.lo[0], layer.hi[0]);
@@ -81,7 +93,9 @@ export async function playground() {
     const k = el("div", undefined, "kernel");
     setHTML(k, matrix(r.kernel.map((row) => row.map((v) => (typeof v === "number" ? +v.toFixed(3) : v)))));
     view.append(k);
-  } catch (err) { $("#status").textContent = err.message; }
+  } catch (err) {  // the last result would read as this kernel's: say what went wrong instead
+    if (seq === playground.seq) view.replaceChildren(el("div", err.message, "status"));
+  }
   learned();
 }
 

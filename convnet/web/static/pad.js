@@ -31,11 +31,22 @@ export function setupPad(onStart, onChange) {
       const k = Math.min(pad.width / img.width, pad.height / img.height);
       const w = img.width * k, h = img.height * k;
       ctx.drawImage(img, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
+      state.source = asItIs(img);  // the pad shows it letterboxed; the server gets it unpadded
       URL.revokeObjectURL(img.src); onChange();
     };
     img.onerror = () => { $("#status").textContent = "that file is not an image the browser can read"; };
     img.src = URL.createObjectURL(file);
   };
+}
+
+// An uploaded image at its own aspect ratio (longer side at most 1024 px) as a data URL: black
+// letterbox bars around a dark-on-light photo would hide which way round its ink is. Small
+// images go as PNG (transparency kept), photos as JPEG (small to send).
+function asItIs(img) {
+  const k = Math.min(1, 1024 / Math.max(img.width, img.height)), c = document.createElement("canvas");
+  c.width = Math.max(1, Math.round(img.width * k)); c.height = Math.max(1, Math.round(img.height * k));
+  c.getContext("2d").drawImage(img, 0, 0, c.width, c.height);
+  return Math.max(c.width, c.height) <= 512 ? c.toDataURL("image/png") : c.toDataURL("image/jpeg", 0.92);
 }
 
 // The pad, halved to 140x140, as a PNG data URL: small and quick to send.

@@ -12,7 +12,9 @@ export function scaleFor(h, c) { return Math.max(1, Math.min(8, Math.floor((c > 
 // The range a value is coloured against: its own map, its layer, or the whole network.
 export function range(layer, i) {
   const mode = $("#scale").value;
-  if (mode === "map") return [layer.lo[i] ?? layer.min, layer.hi[i] ?? layer.max];
+  // a map of one value (a 1x1 map, a constant one) has no range of its own: use its layer's
+  if (mode === "map" && layer.hi[i] > layer.lo[i]) return [layer.lo[i], layer.hi[i]];
+  if (mode === "map") return [layer.min, layer.max];
   if (mode === "layer") return [layer.min, layer.max];
   return state.netRange;
 }

@@ -1,6 +1,8 @@
-// The unit inspector: hover or click a unit, ask /api/unit, outline where the unit looks and
-// show its arithmetic. The panel knows no layer kinds: every kind's answer carries "lines"
-// (see convnet/kinds/units.py), rendered here the same way.
+// The unit inspector, docked beside the maps: hover or click a unit, ask /api/unit, outline
+// where the unit looks and show its arithmetic. The panel knows no layer kinds: every kind's
+// answer carries "lines" (see convnet/kinds/units.py), rendered here the same way. A window
+// with a "colour" k is outlined in the k-th colour, as are the matrices of that term; one
+// with colour null is a term summed into "rest" (grey, dashed).
 import {$, html, setHTML} from "./dom.js";
 import {api} from "./api.js";
 import {num} from "./format.js";
@@ -25,16 +27,19 @@ export async function inspect(layer, index) {
   const seq = ++state.unitSeq;
   let unit;
   try {
-    unit = await api("/api/unit", {run: state.run.id, image: state.image, layer, index});
+    unit = await api("/api/unit", {run: state.run.id, image: state.image, invert: state.invert, layer, index});
   } catch (err) { $("#panel").textContent = err.message; return; }
   if (seq !== state.unitSeq) return;  // a newer hover superseded this one
   document.querySelectorAll(".outline, .winner, .selected").forEach((e) => e.remove());
   mark(layer, index.length === 3 ? {channel: index[0], y: index[1], x: index[2], h: 1, w: 1} : index[0], "selected");
-  for (const w of unit.windows) mark(unit.source, w, "outline");
+  for (const w of unit.windows) mark(w.layer || unit.source, w, "outline" + colourClass(w.colour));
   for (const i of unit.inputs) mark(unit.source, i, "outline");
   if (unit.winner) mark(unit.source, {channel: unit.winner[0], y: unit.winner[1], x: unit.winner[2], h: 1, w: 1}, "winner");
   setHTML($("#panel"), explainHTML(unit));
 }
+
+// A term's colour class: c0..c7 for a listed term, "rest" for one summed into the rest.
+function colourClass(k) { return k === undefined ? "" : k === null ? " rest" : ` c${k}`; }
 
 // Outline a window {channel, y, x, h, w} of a map layer, or unit i of a vector layer.
 function mark(layerName, where, cls) {
@@ -59,20 +64,21 @@ function mark(layerName, where, cls) {
   map.appendChild(box);
 }
 
-// A small table of numbers; ``win`` [r, c] is highlighted, null cells are padding.
-export function matrix(m, win) {
-  return html`<table class="m">${m.map((row, r) => html`<tr>${row.map((v, c) =>
-    html`<td class="${win && win[0] === r && win[1] === c ? "win" : ""}">${v === null ? "pad" : num(v)}</td>`)}</tr>`)}</table>`;
+// A small table of numbers to 4 significant digits (enough to check a sum by hand); ``win``
+// [r, c] is highlighted, null cells are padding; ``colour`` k frames it as term k's window.
+export function matrix(m, win, colour) {
+  return html`<table class="m${colourClass(colour ?? undefined)}">${m.map((row, r) => html`<tr>${row.map((v, c) =>
+    html`<td class="${win && win[0] === r && win[1] === c ? "win" : ""}">${v === null ? "pad" : num(v, 4)}</td>`)}</tr>`)}</table>`;
 }
 
 // One part of a line: text and numbers as they are (escaped), or a matrix.
-function part(p) { return p !== null && typeof p === "object" ? matrix(p.matrix, p.mark) : p; }
+function part(p) { return p !== null && typeof p === "object" ? matrix(p.matrix, p.mark, p.colour) : p; }
 
 // The lines of any kind's arithmetic: text, eq (an equation), note, or table rows.
 function linesHTML(lines) {
   const out = [];
   let rows = [];
-  const flush = () => { if (rows.length) out.push(html`<table>${rows}</table>`); rows = []; };
+  const flush = () => { if (rows.length) out.push(html`<table class="rows">${rows}</table>`); rows = []; };
   for (const line of lines) {
     if (line.row) { rows.push(html`<tr>${line.row.map((cell) => html`<td>${cell.map(part)}</td>`)}</tr>`); continue; }
     flush();
@@ -88,6 +94,6 @@ function linesHTML(lines) {
 function explainHTML(u) {
   const a = u.arithmetic;
   return html`<b>${u.layer}</b> unit [${u.index.join(", ")}] = <b>${u.value}</b>${
-    u.source ? html` · reads <b>${u.source}</b>` : ""}<br><span class="eq">${a.formula || ""}</span><br>${
-    linesHTML(a.lines || [])}`;
+    u.source ? html` · reads <b>${u.source}</b>` : ""}<br><span class="eq">${a.formula || ""}</span><div class="lines">${
+    linesHTML(a.lines || [])}</div>`;
 }
