@@ -13,16 +13,18 @@ export function buildLayers() {
   root.replaceChildren(); toggles.replaceChildren();
   const all = [{name: "input", kind: "input", type: "as the network sees it",
                 shape: state.run.input_shape, source: null}].concat(state.run.layers);
+  let group = null;  // the box of the block (a ResNet block ...) being filled
   for (const meta of all) {
+    group = blockBox(root, group, meta);
     const div = document.createElement("div");
     div.className = "layer"; div.dataset.name = meta.name; div.dataset.kind = meta.kind;
     const shape = meta.shape.join("×");
     const win = meta.kernel ? ` · ${meta.kernel.join("×")} window, stride ${meta.stride[0]}` : "";
-    const table = meta.table ? " · partial connection table" : "";
+    const table = (meta.table ? " · partial connection table" : "") + reads(meta);
     setHTML(div, html`<h3>${meta.name} <span class="meta">${meta.type} · ${shape}${win}${table}</span> `,
       html`<span class="meta shown"></span></h3><div class="body"></div>`);
     div.hidden = state.hidden.has(meta.name);
-    root.appendChild(div);
+    (group || root).appendChild(div);
     const label = document.createElement("label");
     const box = el("input"); box.type = "checkbox"; box.checked = !div.hidden;
     label.append(box, " ", meta.name, el("br"));
@@ -32,6 +34,23 @@ export function buildLayers() {
     };
     toggles.appendChild(label);
   }
+}
+
+// Layers of one block (a ResNet block, an Inception module) share a box titled with it.
+function blockBox(root, group, meta) {
+  if (!meta.block) return null;
+  if (group && group.dataset.block === meta.block) return group;
+  const box = el("div", undefined, "block"); box.dataset.block = meta.block;
+  box.append(el("div", `${meta.block} · ${meta.block_type}`, "block-title"));
+  root.appendChild(box);
+  return box;
+}
+
+// What a layer reads when it is no one layer's output: a residual sum, or joined maps.
+function reads(meta) {
+  if (meta.operands) return ` · reads ${meta.operands[0]} + ${meta.operands[1]} (the residual sum)`;
+  if (meta.parts && meta.parts.length) return ` · reads the maps of ${meta.parts.join(" | ")}, joined`;
+  return "";
 }
 
 function drawMaps(div, layer) {
@@ -85,7 +104,14 @@ function drawUnits(div, layer) {
   padded.set(vals);
   const [lo, hi] = range(layer, 0);
   paint(box.querySelector("canvas"), padded, cols, rowsN, lo, hi);
+  clearAfter(box.querySelector("canvas"), n, cols);
   div.querySelector(".shown").textContent = n < layer.shape[0] ? `(first ${n} of ${layer.shape[0]} units shown)` : "";
+}
+
+// The cells after the last unit of a vector's grid are no units: blank, not a painted 0.
+function clearAfter(canvas, n, cols) {
+  const ctx = canvas.getContext("2d"), rowsN = canvas.height, q = n % cols;
+  if (q) ctx.clearRect(q, rowsN - 1, cols - q, 1);
 }
 
 function drawBars(div, pred) {
