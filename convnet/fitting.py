@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from . import distributed, runs, train, validation
+from . import distributed, notebook, runs, train, validation
 from .classifier import as_classifier, model_name
 from .config import TrainConfig, check_config
 from .errors import ConvnetError
@@ -96,6 +96,10 @@ class TrainedRun:
             return f"TrainedRun({str(self.path)!r})"
         return (f"TrainedRun({str(self.path)!r}, test_accuracy={r['test_accuracy']:.4f}, "
                 f"epoch={r['epoch']})")
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the accuracy and loss curves and the delivered figures."""
+        return notebook.run_html(self.path, self.history, self.result)
 
 
 def fit(model: str | torch.nn.Module = "lenet5", dataset: str = "mnist",

@@ -23,6 +23,7 @@ from PIL import Image
 from .data.decode import read_image
 from .data.folder import IMAGE_EXTENSIONS
 from .data.preprocess import decode_keep, prepare
+from . import notebook
 from .errors import ConvnetError, ImageError
 from .runs import load_model
 
@@ -71,6 +72,10 @@ class Prediction:
     def __str__(self) -> str:
         return ", ".join(f"{k}: {p:.2f}" for k, p in self.top)
 
+    def _repr_html_(self) -> str:
+        """Jupyter shows the top-k classes as bars."""
+        return notebook.prediction_html(self.label, self.probability, self.top, self.image)
+
 
 def top_k(probs: np.ndarray, classes: list[str], k: int | None = None
           ) -> list[tuple[int, str, float]]:
@@ -110,13 +115,16 @@ class Predictor:
         self.mean, self.std = list(mean), list(std)
         self.backend = backend
         self.fallback: str | None = None  # why "auto" ended up on torch
+        self.weights: dict | None = None  # from_run: {"file": ..., "epoch": ...} it loaded
         self._sessions = None
 
     @classmethod
     def from_run(cls, rundir: str | Path, backend: str = "auto") -> Predictor:
         model, manifest = load_model(Path(rundir))
         ds = manifest["dataset"]
-        return cls(model, ds["classes"], ds.get("framing"), ds["mean"], ds["std"], backend)
+        predictor = cls(model, ds["classes"], ds.get("framing"), ds["mean"], ds["std"], backend)
+        predictor.weights = manifest["weights"]  # which of the run's files: best or last
+        return predictor
 
     @classmethod
     def from_onnx(cls, path: str | Path) -> Predictor:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 import torch
 from torch import nn
 
-from . import kinds
+from . import kinds, notebook
 
 
 @dataclass
@@ -66,6 +66,10 @@ class Summary:
         out += [rule, f"total parameters: {self.total_params:,}",
                 f"total multiply-adds per image: {self.total_mult_adds:,}"]
         return "\n".join(out)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the table (``convnet.notebook``)."""
+        return notebook.summary_html(self)
 
 
 def summarize(model: nn.Module, input_shape: tuple[int, ...] | None = None) -> Summary:

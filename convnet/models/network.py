@@ -13,10 +13,11 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from .. import kinds
+from .. import kinds, notebook
 from ..errors import ModelError, SpecError
 from ..shapes import check_size
 from ..spec import LayerSpec, parse, to_text
+from ..summary import summarize
 
 
 class Network(nn.Module):
@@ -126,6 +127,11 @@ class Network(nn.Module):
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """``net(x)``: the scores before the softmax (the name older code calls)."""
         return self.forward(x)
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the summary table, titled with the registry name or spec line."""
+        title = getattr(self, "name", None) or self.spec or type(self).__name__
+        return notebook.summary_html(summarize(self), title)
 
 
 def logit_layers(head: nn.Sequential) -> int:

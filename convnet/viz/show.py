@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import notebook
 from ..predict import Predictor
 from .capture import capture, named_layers
 from .draw import pyplot, save
@@ -32,6 +33,10 @@ class Shown:
     def to_json(self) -> dict:
         return {"image": self.image, "prediction": self.prediction, "files": self.files,
                 "layers": self.layers}
+
+    def _repr_html_(self) -> str:
+        """Jupyter shows the prediction and every picture, inline."""
+        return notebook.shown_html(self.image, self.prediction, self.files, self.layers)
 
 
 def draw_probabilities(probs: np.ndarray, classes: list[str], path: str | Path) -> str:

@@ -1,0 +1,128 @@
+"""Jupyter: every object shows itself as escaped HTML with its real numbers, and
+examples/tour.ipynb runs from top to bottom with the outputs the tutorials give."""
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+import convnet
+from convnet import notebook
+from convnet.predict import Prediction
+from convnet.summary import Row, Summary
+from convnet.viz.show import show
+
+EVIL = '<script>alert("x")</script>'
+
+
+def well_formed(fragment: str) -> ET.Element:
+    """Parse the HTML as XML: unbalanced tags or a raw '<' or '&' from some text fail here."""
+    return ET.fromstring(f"<root>{fragment}</root>")
+
+
+def texts(fragment: str) -> list[str]:
+    return [t.strip() for t in well_formed(fragment).itertext() if t.strip()]
+
+
+@pytest.fixture(scope="module")
+def run(tiny_data, tmp_path_factory):
+    """``convnet.fit`` on the tiny digits: 2 epochs with a validation split (seconds)."""
+    out = tmp_path_factory.mktemp("runs") / "nb"
+    return convnet.fit("lenet5", dataset="mnist", data_dir=str(tiny_data), epochs=2,
+                       batch_size=64, val=100, out=str(out), progress=False)
+
+
+# ----------------------------------------------------------------------------- models
+
+@pytest.mark.parametrize("name", ["lenet5", "lenet5-1998", "resnet20"])
+def test_a_network_shows_its_summary_table(name):
+    net = convnet.create_model(name)
+    page, summary = net._repr_html_(), convnet.summarize(net)
+    cells = texts(page)
+    assert name in page
+    assert f"{summary.total_params:,}" in cells and f"{summary.total_mult_adds:,}" in cells
+    names = [r.name for r in summary.rows]
+    assert [c for c in cells if c in names] == names  # every layer, in order
+    assert page == notebook.summary_html(summary, name)
+
+
+def test_lenet5_shows_the_tutorials_numbers():
+    cells = texts(convnet.create_model("lenet5")._repr_html_())
+    assert "63,802" in cells and "418,600" in cells
+    assert "5·5·1·6 + 6 = 156" in cells and "(32 + 2·0 − 5)/1 + 1 = 28" in cells
+    assert "6x28x28" in cells and "117,600" in cells
+
+
+def test_a_summary_escapes_its_text():
+    s = Summary([1, 4, 4], [Row(EVIL, "T&<", [1, 4, 4], [2], 7, "a<b", 3, "c>d")])
+    page = s._repr_html_()
+    assert "<script" not in page and "&lt;script&gt;" in page
+    cells = texts(page)
+    assert EVIL in cells and "T&<" in cells and "a<b" in cells and "c>d" in cells
+    assert "7" in cells and "3" in cells  # the row's figures and the totals
+
+
+# ----------------------------------------------------------------------------- runs
+
+def test_a_run_shows_its_curves_and_final_figures(run):
+    page, history = run._repr_html_(), run.history
+    assert len(history) == 2
+    root = well_formed(page)
+    svgs = root.findall(".//{http://www.w3.org/2000/svg}svg")
+    assert len(svgs) == 2  # accuracy and loss
+    points = [c.findtext("{http://www.w3.org/2000/svg}title")
+              for c in root.iter("{http://www.w3.org/2000/svg}circle")]
+    # a point per epoch for train, val and test, accuracy and loss
+    assert len(points) == 2 * 3 * 2
+    assert f"test_accuracy {history[1]['test_accuracy']:.4g}" in points
+    assert f"val_loss {history[0]['val_loss']:.4g}" in points
+    cells = texts(page)
+    assert f"{run.result['test_accuracy']:.2%}" in cells
+    assert "val_accuracy" in cells and str(run.result["epoch"]) in cells
+    assert str(run.path) in page
+
+
+def test_curves_with_one_epoch_or_a_flat_line():
+    one = notebook.curve_svg([{"epoch": 1, "test_accuracy": 0.5}], ("test_accuracy",), "a")
+    flat = notebook.curve_svg([{"epoch": e, "test_loss": 0.0} for e in (1, 2)], ("test_loss",),
+                              "l")
+    for svg in (one, flat):
+        assert "nan" not in svg and well_formed(svg) is not None
+    assert notebook.curve_svg([{"epoch": 1}], ("test_loss",), "l") == ""
+
+
+def test_a_run_path_is_escaped(run, tmp_path):
+    page = notebook.run_html(tmp_path / EVIL, run.history, {"test_accuracy": 0.5, "note": EVIL})
+    assert "<script" not in page and "50.00%" in texts(page)
+
+
+# ----------------------------------------------------------------------------- predictions
+
+def test_a_prediction_shows_its_top_k_bars(run, digit):
+    p = run.predict(str(digit), top=3)
+    page = p._repr_html_()
+    cells = texts(page)
+    for name, prob in p.top:
+        assert name in cells and f"{prob:.2%}" in cells
+    widths = [float(d.get("style").split("width:")[1].split("px")[0])
+              for d in well_formed(page).iter("div") if "width:" in (d.get("style") or "")]
+    assert widths == pytest.approx([200 * q for _, q in p.top], abs=0.06)
+    assert str(digit) in page
+
+
+def test_a_prediction_escapes_class_names():
+    page = Prediction(EVIL, 0.75, [(EVIL, 0.75), ("a&b", 0.25)], image="<x>.png")._repr_html_()
+    assert "<script" not in page and "<x>" not in page
+    assert {"75.00%", "25.00%", "a&b", EVIL} <= set(texts(page))
+
+
+# ----------------------------------------------------------------------------- pictures
+
+def test_show_puts_every_picture_inline(run, digit, tmp_path):
+    shown = show(run.path, str(digit), tmp_path / "shown")
+    page = shown._repr_html_()
+    images = list(well_formed(page).iter("img"))
+    assert len(images) == len(shown.files) == 10
+    assert all(im.get("src").startswith("data:image/png;base64,iVBOR") for im in images)
+    assert [im.get("alt") for im in images] == [Path(f).name for f in shown.files]
+    assert f"{shown.prediction['probability']:.2%}" in page
