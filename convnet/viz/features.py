@@ -36,9 +36,10 @@ from ..data.loader import fit_to_model
 from ..errors import ConvnetError
 from ..evaluate import prepared_split
 from ..kinds.fields import Fields
-from ..runs import eval_mode, load_model
+from ..runs import check_out, eval_mode, load_model
 from .capture import named_layers
 from .draw import Grid, draw_grid
+from .maps import file_stem
 from .receptive import receptive_fields
 
 TOP = 9          # Zeiler & Fergus show a 3x3 square of patches per channel
@@ -222,9 +223,11 @@ def split_images(model, manifest: dict, data_dir: str | None = None
     return x, fit_to_model(data.images, model.input_shape)
 
 
-def features(rundir: str | Path, out: str | Path, layer: str | None = None, top: int = TOP,
-             channels: int | None = None, data_dir: str | None = None) -> LayerFeatures:
-    """``convnet features``: find the favourites of ``layer`` in a run and draw them to ``out``.
+def features(rundir: str | Path, out: str | Path | None = None, layer: str | None = None,
+             top: int = TOP, channels: int | None = None, data_dir: str | None = None
+             ) -> LayerFeatures:
+    """``convnet features``: find the favourites of ``layer`` in a run and draw them to ``out``
+    (default: ``features-<layer>.png`` in the current folder).
 
     Raises:
         RunError: not a usable run. DataError: its test data is missing.
@@ -236,5 +239,6 @@ def features(rundir: str | Path, out: str | Path, layer: str | None = None, top:
     layer = choose_layer(model, layer)
     x, images = split_images(model, manifest, data_dir)
     found = favourites(model, layer, x, top, channels)
-    found.grid = draw_features(found, images, out)
+    out = out or f"features-{file_stem(layer)}.png"
+    found.grid = draw_features(found, images, check_out(out))
     return found
