@@ -45,6 +45,7 @@ from .receptive import receptive_fields
 TOP = 9          # Zeiler & Fergus show a 3x3 square of patches per channel
 BATCH = 500      # images per forward pass: a CIFAR batch of resnet20 maps is ~60 MB
 OUTSIDE = 0.5    # grey: the part of a clipped field that lies outside the image
+MAX_CHANNELS = 512  # the most rows a grid may have (ResNet-50's widest 3x3 convolution)
 PANEL_INCHES = 0.5  # 40 pixels at 80 dpi: a 64-channel grid stays under 3,000 pixels tall
 
 

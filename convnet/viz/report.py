@@ -1,10 +1,12 @@
 """``convnet report RUNDIR --out report.html``: one run, explained in a single offline HTML file.
 
-The page has seven sections, each filled from the library, never recomputed here:
+The page has eight sections, each filled from the library, never recomputed here:
 
     summary        the model's layer table with its arithmetic (``summary.summarize``)
     filters        the first convolution's filters (``filters.draw_filters``), in colour for RGB
     evolution      those filters from random init to the end (``--snapshots``, ``evolution``)
+    features       what the first convolution learned: each channel's top-9 test patches
+                   (``features.favourites``)
     curves         loss and accuracy per epoch, train and test (``RUNDIR/metrics.jsonl``)
     confusion      the confusion matrix on the test split, accuracy, precision and recall
     misclassified  test images the model got wrong, each with its top-3 probabilities
@@ -35,6 +37,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..data.loader import fit_to_model
 from ..errors import ConvnetError
 from ..evaluate import (Evaluation, confusion_matrix, plot_confusion, prepared_split,
                         split_scores)
@@ -44,11 +47,13 @@ from ..summary import summarize
 from .capture import capture, named_layers
 from .draw import png_uri, pyplot, save
 from .evolution import evolution_section
+from .features import conv_layers, draw_features, favourites
 from .filters import draw_filters
 from .maps import draw_maps
 
 MAX_MISCLASSIFIED = 24  # a 6 x 4 gallery: enough to see the kinds of mistakes
 MAX_CLASSES_SHOWN = 10  # default layer views: one right and one wrong image for each of these
+MAX_FEATURE_CHANNELS = 16  # rows of the features grid: a 64-channel layer would fill pages
 THUMB_SCALE = 2         # 28x28 digits become 56x56 thumbnails (nearest neighbour, no blur)
 
 CSS = """
@@ -178,6 +183,19 @@ def filters_section(model, tmp: Path) -> str:
             f'{_img(_file_uri(grid.path), grid.title)}</section>')
 
 
+def features_section(model, ts: ScoredSplit, tmp: Path) -> str:
+    """The first convolution's channels, each by the test patches that excite it most."""
+    head = '<section id="features"><h2>What the first layer learned</h2>'
+    convs = conv_layers(model)
+    if not convs:
+        return f"{head}<p>no convolution</p></section>"
+    found = favourites(model, convs[0], ts.x, channels=MAX_FEATURE_CHANNELS)
+    grid = draw_features(found, fit_to_model(ts.images, model.input_shape), tmp / "features.png")
+    return (f"{head}<p>each row: a channel of {html.escape(found.layer)} and the test patches "
+            "that excite it most, cropped to the pixels its units see</p>"
+            f"{_img(_file_uri(grid.path), grid.title)}</section>")
+
+
 def curves_section(metrics: list[dict], tmp: Path) -> str:
     """Loss and accuracy per epoch, train and test, as one PNG with two charts."""
     if not metrics:
@@ -271,7 +289,7 @@ def render_report(rundir: str | Path, inputs: list[int] | None = None,
                         for i in tqdm(chosen, desc="layer views", unit="image",
                                       disable=not progress, leave=False))
         sections = [summary_section(model), filters_section(model, Path(tmp)),
-                    evolution_section(rundir, Path(tmp)),
+                    evolution_section(rundir, Path(tmp)), features_section(model, ts, Path(tmp)),
                     curves_section(read_metrics(Path(rundir)), Path(tmp)),
                     confusion_section(ts, name, Path(tmp)), misclassified_section(ts),
                     f'<section id="layers"><h2>Layer by layer</h2>{views}</section>']
