@@ -138,11 +138,12 @@ def _update(name: str, p: torch.Tensor, lr: float) -> dict:
 
 
 def _watched(model) -> list[dict]:
-    """Before the update: the first ``SHOWN`` values of the first filter of the first
+    """Before the update: the first ``SHOWN`` values of the first filter of the first learned
     convolution (its first input channel, first row) and that layer's value with the largest
     |gradient|, each with its gradient."""
-    name, p = next(((n, p) for n, p in model.named_parameters() if p.dim() == 4),
-                   next(iter(model.named_parameters())))  # a model without convolutions: any
+    learned = [(n, p) for n, p in model.named_parameters() if p.grad is not None] or list(
+        model.named_parameters())  # frozen ones (airbench94's whitening) have no gradient
+    name, p = next(((n, p) for n, p in learned if p.dim() == 4), learned[0])  # no conv: any
     grad = p.grad if p.grad is not None else torch.zeros_like(p)
     flat = [*range(min(SHOWN, p.numel())), int(grad.abs().argmax())]
     found = []
