@@ -238,8 +238,8 @@ def features(rundir: str | Path, out: str | Path | None = None, layer: str | Non
         raise ConvnetError(f"--top and --channels must be at least 1, got {top} and {channels}")
     model, manifest = load_model(Path(rundir))
     layer = choose_layer(model, layer)
+    out = check_out(out or f"features-{file_stem(layer)}.png")  # before the long part
     x, images = split_images(model, manifest, data_dir)
     found = favourites(model, layer, x, top, channels)
-    out = out or f"features-{file_stem(layer)}.png"
-    found.grid = draw_features(found, images, check_out(out))
+    found.grid = draw_features(found, images, out)
     return found
