@@ -63,6 +63,12 @@ def overview(t: torch.Tensor) -> list[float]:
     return [round(float(v), 4) for v in torch.nan_to_num(means[:OVERVIEW_NODES])]
 
 
+def value_range(t: torch.Tensor) -> list[float]:
+    """[min, max] of a layer's output, JSON-safe (NaN as 0, infinities as ±3e38)."""
+    a = torch.nan_to_num(t.float(), nan=0.0, posinf=3e38, neginf=-3e38)
+    return [float(a.min()), float(a.max())]
+
+
 def b64(raw: bytes) -> str:
     """Bytes as the base64 text JSON carries."""
     return base64.b64encode(raw).decode()

@@ -19,7 +19,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import Field
 
 from ..viz.capture import capture
-from .encoding import encode, overview, prediction, rgb_of
+from .encoding import encode, overview, prediction, rgb_of, value_range
 from .layers import explain_unit
 from .served import ImageIn, Served, UnitIn, prepared
 
@@ -46,7 +46,8 @@ class ActivationsIn(ImageIn):
 
 @router.post("/api/activations", summary="The layers' outputs for one image (compact)")
 def api_activations(body: ActivationsIn, request: Request) -> dict:
-    """The input, the prediction, the chosen layers (``encode``) and every layer's overview."""
+    """The input, the prediction, the chosen layers (``encode``), and for every layer its map
+    means (the overview) and its [min, max] (the page's whole-network colour scale)."""
     start = time.perf_counter()
     with request.app.state.busy.slot():
         run, x = prepared(request, body)
@@ -56,9 +57,10 @@ def api_activations(body: ActivationsIn, request: Request) -> dict:
             probs = prediction(run.predictor, x)
         layers = [encode(name, t[0]) for name, t in acts.items() if name in wanted]
         means = {name: overview(t[0]) for name, t in acts.items()}
+        ranges = {name: value_range(t) for name, t in acts.items()}
     return {"run": run.id, "input": dict(encode("input", torch.from_numpy(x)),
                                          rgb=rgb_of(run.predictor, x)),
-            "layers": layers, "overview": means, "prediction": probs,
+            "layers": layers, "overview": means, "ranges": ranges, "prediction": probs,
             "server_ms": round((time.perf_counter() - start) * 1000, 2)}
 
 

@@ -7,9 +7,13 @@ import {$, el} from "./dom.js";
 import {api} from "./api.js";
 import {drawFilters, playground} from "./filters.js";
 import {choose, loadGallery, useThePad} from "./gallery.js";
-import {buildLayers, render} from "./layers.js";
+import {buildLayers, paintLayers, render, resized} from "./layers.js";
 import {clearPad, padImage, padIsBlank, setupPad} from "./pad.js";
 import {state} from "./state.js";
+import {setupLines} from "./lines.js";
+import {buildOverview, paintOverview} from "./overview.js";
+import {missing, onScrolled, wanted} from "./visible.js";
+import {refreshZoom} from "./zoom.js";
 
 // What to do on an empty pad: a digit run wants a drawing, a colour run a photo.
 function ask() {
@@ -27,9 +31,11 @@ async function update() {
   state.inflight = true; state.dirty = false; state.sent = key;
   const t0 = performance.now();
   try {
-    state.acts = await api("/api/activations", {run: state.run.id, image, invert});
-    state.image = image;
+    state.acts = await api("/api/activations", {run: state.run.id, image, invert, layers: wanted()});
+    state.image = image; state.imageSeq++;
     render();
+    paintOverview();
+    refreshZoom();
     timed(performance.now() - t0);
     if ($("#tab-kernels").classList.contains("active")) playground();
   } catch (err) {
@@ -48,6 +54,16 @@ function timed(ms) {
   document.dispatchEvent(new CustomEvent("updated", {detail: {ms, server_ms: state.acts.server_ms}}));
 }
 
+// Layers scrolled into view (or ticked) since the last update: ask for just those, same image.
+async function fill() {
+  const names = missing(), acts = state.acts;
+  if (!names.length || state.inflight) return;
+  const more = await api("/api/activations", {run: state.run.id, image: state.image, invert: state.invert, layers: names});
+  if (state.acts !== acts) return;  // a newer update came first
+  acts.layers.push(...more.layers);
+  paintLayers(more.layers);
+}
+
 // A clicked test image is the input now.
 function pick(sample, button) { choose(sample, button); update(); }
 
@@ -58,6 +74,7 @@ async function chooseRun(id) {
   $("#run-info").textContent = `${r.model} · ${r.input_shape.join("×")} · ${r.classes.length} classes` +
     (r.dataset ? ` · ${r.dataset}` : "") + (r.test_accuracy != null ? ` · test accuracy ${(100 * r.test_accuracy).toFixed(2)} %` : "");
   buildLayers();
+  buildOverview();
   if (state.source) {  // the chosen test image stays, for comparing runs; its index does not
     $("#truth").textContent = r.classes.includes(state.sourceLabel) ? `true class: ${state.sourceLabel}` : "";
   }
@@ -77,7 +94,13 @@ async function start() {
   state.runs = await api("/api/runs");
   $("#run").replaceChildren(...state.runs.map((r) => { const o = el("option", `${r.id} (${r.model})`); o.value = r.id; return o; }));
   $("#run").onchange = (e) => chooseRun(e.target.value);
-  $("#scale").onchange = render;
+  $("#scale").onchange = () => { render(); refreshZoom(); };
+  onScrolled(() => fill().catch((err) => { $("#status").textContent = err.message; }));
+  let resizing = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizing); resizing = setTimeout(() => { resized(); buildOverview(); }, 150);
+  });
+  setupLines();
   $("#invert").onchange = (e) => { state.invert = e.target.value === "" ? null : e.target.value === "true"; update(); };
   const kernels = await api("/api/kernels");
   $("#kernel-name").replaceChildren(...Object.keys(kernels).map((k) => el("option", k)));

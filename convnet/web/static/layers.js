@@ -3,7 +3,8 @@
 import {$, el, html, setHTML} from "./dom.js";
 import {bytes} from "./api.js";
 import {percent} from "./format.js";
-import {PER_ROW, UNIT, mapValues, paint, paintRGB, range, scaleFor} from "./paint.js";
+import {drawMaps, drawRGB, sizeMaps} from "./maps.js";
+import {PER_ROW, UNIT, mapValues, paint, range} from "./paint.js";
 import {hoverable, inspect} from "./panel.js";
 import {state} from "./state.js";
 
@@ -53,40 +54,6 @@ function reads(meta) {
   return "";
 }
 
-function drawMaps(div, layer) {
-  const [c, h, w] = layer.shape, s = scaleFor(h, c), raw = bytes(layer.data);
-  const body = div.querySelector(".body");
-  let maps = body.querySelector(".maps");
-  if (!maps || maps.querySelectorAll(".map").length !== layer.shown) {
-    maps = el("div", undefined, "maps"); body.replaceChildren(maps);
-    for (let i = 0; i < layer.shown; i++) {
-      const m = document.createElement("div");
-      m.className = "map"; m.dataset.channel = i; m.dataset.scale = s;
-      setHTML(m, html`<canvas width="${w}" height="${h}" style="width:${w * s}px;height:${h * s}px"></canvas>`,
-        html`<span class="label">${i}</span>`);
-      hoverable(m.querySelector("canvas"), div.dataset.name, (x, y) => [i, Math.floor(y / s), Math.floor(x / s)]);
-      maps.appendChild(m);
-    }
-  }
-  div.querySelector(".shown").textContent = layer.shown < c ? `(first ${layer.shown} of ${c} maps shown)` : "";
-  maps.querySelectorAll(".map").forEach((m, i) => {
-    const [lo, hi] = range(layer, i);
-    paint(m.querySelector("canvas"), mapValues(layer, raw, i, h * w), w, h, lo, hi);
-  });
-}
-
-// An RGB input is also shown in colour, on the 0..255 scale, beside its three channels.
-function drawRGB(input) {
-  const [, h, w] = input.shape, maps = document.querySelector('.layer[data-name="input"] .maps');
-  if (!maps) return;
-  let c = maps.querySelector("canvas.rgb");
-  if (!c) {
-    c = document.createElement("canvas"); c.className = "rgb"; c.width = w; c.height = h;
-    c.style.width = w * scaleFor(h, 3) + "px"; c.title = "the input in colour"; maps.appendChild(c);
-  }
-  paintRGB(c, input.rgb, w, h);
-}
-
 function drawUnits(div, layer) {
   const n = layer.shown, cols = Math.min(n, PER_ROW), rowsN = Math.ceil(n / cols);
   const body = div.querySelector(".body");
@@ -130,21 +97,34 @@ function drawBars(div, pred) {
 export function render() {
   const acts = state.acts;
   if (!acts) return;
-  const all = [acts.input].concat(acts.layers);
-  state.netRange = [Math.min(...all.map((l) => l.min)), Math.max(...all.map((l) => l.max))];
-  for (const layer of all) {
-    const div = document.querySelector(`.layer[data-name="${CSS.escape(layer.name)}"]`);
-    if (!div) continue;
-    if (layer.shape.length === 3) drawMaps(div, layer); else drawUnits(div, layer);
-  }
+  const ranges = Object.values(acts.ranges || {}).concat([[acts.input.min, acts.input.max]]);
+  state.netRange = [Math.min(...ranges.map((r) => r[0])), Math.max(...ranges.map((r) => r[1]))];
+  paintLayers([acts.input].concat(acts.layers));
   if (acts.input.shape[0] === 3) drawRGB(acts.input);
-  const last = acts.layers[acts.layers.length - 1];
+  const last = state.run.layers[state.run.layers.length - 1];
   drawBars(document.querySelector(`.layer[data-name="${CSS.escape(last.name)}"]`), acts.prediction);
   const p = acts.prediction;
   const guess = el("span", p.label); guess.id = "guess";
   $("#prediction").replaceChildren(guess, ` (${percent(p.probability)})`);
   if (p.second) $("#prediction").append(" ", el("span", `second guess: ${p.second.label} (${percent(p.second.probability)})`, "second"));
   $("#status").textContent = "";
-  $("#timing").textContent = `server ${acts.server_ms} ms per update`;
+  if (state.hover) inspect(state.hover.layer, state.hover.index);
+}
+
+// Paint these layers of the latest answer (the rest keep what they showed: they are off screen).
+export function paintLayers(layers) {
+  for (const layer of layers) {
+    const div = document.querySelector(`.layer[data-name="${CSS.escape(layer.name)}"]`);
+    if (!div) continue;
+    if (layer.shape.length === 3) drawMaps(div, layer); else drawUnits(div, layer);
+    div.dataset.image = state.imageSeq;  // which image it shows (a stale one is faded)
+  }
+  document.querySelectorAll("#layers .layer").forEach((d) => d.classList.toggle(
+    "stale", d.dataset.image !== undefined && +d.dataset.image !== state.imageSeq));
+}
+
+// After the window is resized: every map to its new size, the hovered unit outlined again.
+export function resized() {
+  document.querySelectorAll("#layers .maps").forEach(sizeMaps);
   if (state.hover) inspect(state.hover.layer, state.hover.index);
 }
