@@ -17,7 +17,7 @@ import math
 import torch
 
 from .config import check_choice
-from .errors import ConvnetError
+from .errors import ConvnetError, TrainingError
 from .layers.losses import sse
 from .runs import eval_mode
 
@@ -75,6 +75,8 @@ def load_step_input(source: str, image: str, seed: int = 0):
     from .predict import Predictor
     from .registry import create_model, list_models
 
+    if not 0 <= seed < 2 ** 63:  # what torch.manual_seed takes
+        raise ConvnetError(f"--seed must be a whole number from 0 to 2^63 - 1, got {seed}")
     if source in list_models():
         torch.manual_seed(seed)
         model = create_model(source)
@@ -96,6 +98,10 @@ def explain_train_step(model, x: torch.Tensor, target: int, classes: list[str],
     Returns before/after probabilities and errors; per parameter the norms of the weight, its
     gradient and the update lr·gradient; and some values of the first convolution's filters
     before and after, beside their gradients (``values``: w, ∂E/∂w, w − lr·∂E/∂w).
+
+    Raises:
+        ConvnetError: an unknown ``loss``, or ``lr`` not a finite number > 0 (exit code 1).
+        TrainingError: a step so large that the outputs became NaN or infinite (exit code 8).
 
     Example:
         >>> from convnet import create_model
@@ -122,6 +128,9 @@ def explain_train_step(model, x: torch.Tensor, target: int, classes: list[str],
             for v in values:
                 v["after"] = v.pop("tensor")[tuple(v["index"])].item()
             after = model.probabilities(x)
+    if not torch.isfinite(after).all():  # JSON has no NaN, and the step taught nothing
+        raise TrainingError(f"--lr {lr:g} is too large: one step made the outputs "
+                            f"{after[0].tolist()}; try a smaller --lr")
     return {"operation": "train-step", "initialised": initialised, "target": classes[target],
             "loss": loss, "lr": lr, "parameters": rows, "values": values,
             "before": _state(probs.detach(), target, loss, classes),

@@ -142,6 +142,8 @@ def test_text_numbers_the_steps_as_the_tutorials(photo, capsys):
     (["--target", "boat", "--lr", "-1"], 1, "--lr must be a finite number > 0, got -1.0"),
     (["--target", "boat", "--lr", "nan"], 1, "--lr must be a finite number > 0"),
     (["--target", "9"], 1, "'9' is not a class"),
+    (["--target", "boat", "--seed", "-1"], 1, "--seed must be a whole number"),
+    (["--target", "boat", "--lr", "1e308"], 8, "--lr 1e+308 is too large"),
     ([], 2, "--target"),
 ])
 def test_bad_train_step_input_is_one_line(photo, capsys, argv, code, words):
