@@ -272,3 +272,114 @@ def test_every_server_string_reaches_the_page_escaped(browser, server):
     payload_fires_in_this_browser(page)
     assert page.evaluate("window.__pwned") is None and errors == []
     page.close()
+
+
+# ----------------------------------------------------------------------------- the unit panel
+
+@pytest.fixture(scope="module")
+def resnet_server(tmp_path_factory):
+    """An untrained resnet20 run (no test images: the pad is the input)."""
+    from fake_runs import fake_run
+
+    yield from serving(fake_run(tmp_path_factory.mktemp("resnet-serve"), "resnet", "resnet20",
+                                [f"c{k}" for k in range(10)], [0.5] * 3, [0.25] * 3))
+
+
+def in_view(page, selector: str) -> bool:
+    """The element's top part lies inside the viewport as it is now (no scrolling needed)."""
+    box, view = page.locator(selector).bounding_box(), page.viewport_size
+    return (box is not None and 0 <= box["x"] and box["x"] + box["width"] <= view["width"]
+            and 0 <= box["y"] <= view["height"] - 60)
+
+
+def hover_unit(page, layer: str, channel: int = 0) -> None:
+    page.locator(f'.layer[data-name="{layer}"]').scroll_into_view_if_needed()  # drawn when seen
+    canvas = page.locator(f'.layer[data-name="{layer}"] .map[data-channel="{channel}"] canvas')
+    canvas.scroll_into_view_if_needed(timeout=30_000)
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.55, box["y"] + box["height"] * 0.45)
+
+
+@pytest.mark.parametrize("which, conv, source, block_sum", [
+    ("server", "conv2", "maxpool1", None),
+    ("resnet_server", "layer1.0.conv1", "relu1", "layer3.2.relu2")])
+def test_the_panel_is_docked_in_view_and_follows_the_hover(browser, request, which, conv, source,
+                                                           block_sum):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(request.getfixturevalue(which))
+    page.wait_for_selector(f'.layer[data-name="{conv}"]')
+    assert page.evaluate("window.scrollY") == 0 and in_view(page, "#panel")
+    draw_seven(page)
+    page.wait_for_selector("#guess", timeout=60_000)  # resnet20 on two busy cores: seconds
+    hover_unit(page, conv, 1)
+    page.wait_for_function("document.querySelector('#panel').innerText.includes('w·x')",
+                           timeout=30_000)
+    assert in_view(page, "#panel")
+    first = page.locator(f'.layer[data-name="{source}"] .outline.c0')
+    first.wait_for(timeout=10_000)
+    frame = page.locator("#panel table.m.c0").first  # the first term, framed in its colour
+    assert frame.evaluate("(t) => getComputedStyle(t).borderTopColor") == \
+        first.evaluate("(o) => getComputedStyle(o).borderTopColor")
+    if conv == "layer1.0.conv1":  # 16 input maps: 8 listed, 8 summed into "rest"
+        assert "the other 8 maps" in page.inner_text("#panel")
+        assert page.locator('.layer[data-name="relu1"] .outline.rest').count() == 8
+    if block_sum:  # far down the page: the panel is still in view, and shows both operands
+        hover_unit(page, block_sum, 2)
+        page.wait_for_function("document.querySelector('#panel').innerText.includes("
+                               "'the shortcut')", timeout=30_000)
+        assert page.evaluate("window.scrollY") > 900 and in_view(page, "#panel")
+        assert page.locator('.block[data-block="layer3.2"] .layer').count() == 7
+    assert errors == []
+    page.close()
+
+
+def test_a_click_on_the_pad_sends_it_once(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    sent = []
+    page.on("request", lambda r: sent.append(r) if r.url.endswith("/api/activations") else None)
+    page.goto(server)
+    page.wait_for_selector(".layer[data-name=maxpool1]")
+    box = page.locator("#pad").bounding_box()
+    page.mouse.click(box["x"] + 140, box["y"] + 140)
+    page.wait_for_selector("#guess", timeout=15_000)
+    page.wait_for_timeout(1000)  # a second request would follow the first answer at once
+    assert len(sent) == 1
+    page.select_option("#invert", "true")  # a new setting is a new request
+    page.wait_for_function("(n) => true", arg=0)
+    page.wait_for_timeout(1000)
+    assert len(sent) == 2 and sent[1].post_data_json["invert"] is True
+    page.close()
+
+
+def test_a_portrait_dark_on_light_photo_is_read_not_blank(browser, server, tmp_path):
+    from PIL import ImageDraw
+
+    photo = Image.new("RGB", (120, 200), (225, 222, 215))  # paper, taller than wide
+    ImageDraw.Draw(photo).line([(30, 40), (90, 40), (50, 170)], fill=(30, 30, 40), width=12)
+    photo.save(tmp_path / "seven.png")
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(server)
+    page.wait_for_selector(".layer[data-name=maxpool1]")
+    with page.expect_response(lambda r: r.url.endswith("/api/activations")) as answer:
+        page.set_input_files("#upload", str(tmp_path / "seven.png"))
+    assert answer.value.ok, answer.value.text()
+    page.wait_for_selector("#guess", timeout=15_000)
+    assert page.inner_text("#status") == ""
+    page.close()
+
+
+def test_the_kernel_playground_shows_an_example_first_and_clears_on_an_error(browser, server):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(server)
+    page.wait_for_selector(".layer[data-name=maxpool1]")
+    page.click("#tabs button[data-tab=kernels]")  # nothing drawn yet
+    page.wait_for_selector("#kernel-view canvas", timeout=15_000)
+    assert "example" in page.inner_text("#kernel-view")
+    page.fill("#kernel-text", "1,2;3")
+    page.click("#kernel-apply")
+    page.wait_for_selector("#kernel-view .status", timeout=15_000)
+    assert page.locator("#kernel-view canvas").count() == 0
+    assert "rows of different lengths" in page.inner_text("#kernel-view")
+    page.close()
