@@ -297,8 +297,8 @@ def test_conv_unit_maps_to_its_patch_in_exactly_the_c3_connected_maps(client):
 def test_conv_unit_arithmetic_adds_up_on_the_trained_run(client):
     u = post(client, "/api/unit", layer="conv1", index=[1, 10, 12]).json()
     a = u["arithmetic"]
-    assert u["source"] == "input" and u["windows"] == [
-        {"channel": 0, "y": 10, "x": 12, "h": 5, "w": 5}]
+    assert u["source"] == "input" and u["windows"] == [  # colour: the panel's first term's
+        {"channel": 0, "y": 10, "x": 12, "h": 5, "w": 5, "colour": 0}]
     patch, w = np.array(a["terms"][0]["patch"]), np.array(a["terms"][0]["weights"])
     assert (patch * w).sum() + a["bias"] == pytest.approx(u["value"], abs=1e-3)
 
