@@ -30,6 +30,8 @@ SERIES = {  # the metrics rows' columns each curve reads, drawn in this order
     "accuracy": ("train_accuracy", "val_accuracy", "test_accuracy"),
     "loss": ("train_loss", "val_loss", "test_loss"),
 }
+GRIDS = ("image", "padded", "kernel", "feature_map", "input", "output", "logits", "shifted",
+         "exp", "probabilities", "target", "terms")  # an explain result's numbers, in this order
 FINAL = ("epoch", "epochs_run", "test_accuracy", "test_loss", "val_accuracy", "val_loss",
          "chosen_by", "seconds")  # a run's figures, in this order, those it has
 
@@ -104,10 +106,10 @@ def curve_svg(history: list[dict], keys: tuple[str, ...], title: str,
              f'<text x="{left - 4}" y="{top + 4}" text-anchor="end">{y1:.3g}</text>',
              f'<text x="{left - 4}" y="{height - bottom}" text-anchor="end">{y0:.3g}</text>',
              f'<text x="{left}" y="{height - bottom + 14}">epoch {x0:g}</text>',
-             f'<text x="{width - right}" y="{height - bottom + 14}" text-anchor="end">'
-             f"{x1:g}</text>",
-             f'<rect x="{left}" y="{top}" width="{width - left - right}" '
-             f'height="{height - top - bottom}" fill="none" stroke="#ccc"/>']
+             (f'<text x="{width - right}" y="{height - bottom + 14}" text-anchor="end">'
+              f"{x1:g}</text>"),
+             (f'<rect x="{left}" y="{top}" width="{width - left - right}" '
+              f'height="{height - top - bottom}" fill="none" stroke="#ccc"/>')]
     for i, (key, pts) in enumerate(series):
         colour, xy = COLOURS[i % len(COLOURS)], [at(x, y) for x, y in pts]
         line = " ".join(f"{u},{v}" for u, v in xy)
@@ -201,25 +203,28 @@ def matrix_html(name: str, matrix: list[list[float]]) -> str:
 
 
 def explain_html(result: dict, text: str) -> str:
-    """An ``explain`` result: its matrices side by side (image, kernel, feature map...), then
-    the whole walk-through as text in a fold.
+    """An ``explain`` result: its numbers as grids side by side (image, kernel, feature map;
+    input, output; logits, probabilities...), then the whole walk-through as text in a fold.
 
-    A value is shown when it is a matrix, a vector (one row) or a list of matrices (one per
-    channel), and differs from those already shown (``padded`` when there is no padding).
+    The grids are the result's values under ``GRIDS`` that are a matrix, a vector (one row) or
+    a list of matrices (one per channel), each shown once (``padded`` is the image when there
+    is no padding).
     """
     shown, panels = [], []
-    for key, value in result.items():
+    for key in GRIDS:
+        value = result.get(key)
         if is_vector(value):
             value = [value]
         if is_matrix(value):
             parts = [(key, value)]
         elif isinstance(value, list) and value and all(is_matrix(m) for m in value):
-            parts = [(f"{key} [{i}]", m) for i, m in enumerate(value)]
+            parts = [(f"{key} [{i}]" if len(value) > 1 else key, m) for i, m in enumerate(value)]
         else:
             continue
-        if value not in shown:
-            shown.append(value)
-            panels += [matrix_html(name, m) for name, m in parts]
+        for name, m in parts:
+            if m not in shown:
+                shown.append(m)
+                panels.append(matrix_html(name, m))
     title = str(result.get("operation", "explain"))
     return box(f"<p><b>{esc(title)}</b></p>",
                f'<div style="display:flex;gap:16px;align-items:flex-end">{"".join(panels)}</div>',

@@ -1,6 +1,7 @@
 """Jupyter: every object shows itself as escaped HTML with its real numbers, and
 examples/tour.ipynb runs from top to bottom with the outputs the tutorials give."""
 
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -126,3 +127,46 @@ def test_show_puts_every_picture_inline(run, digit, tmp_path):
     assert all(im.get("src").startswith("data:image/png;base64,iVBOR") for im in images)
     assert [im.get("alt") for im in images] == [Path(f).name for f in shown.files]
     assert f"{shown.prediction['probability']:.2%}" in page
+
+
+# ----------------------------------------------------------------------------- explain
+
+def grids(page: str) -> dict[str, list[list[str]]]:
+    """Each grid's title -> its rows of cell texts."""
+    out = {}
+    for panel in well_formed(page).iter("div"):
+        kids = list(panel)
+        if len(kids) == 2 and kids[0].tag == "div" and kids[1].tag == "table":
+            out[kids[0].text] = [[td.text for td in tr] for tr in kids[1].iter("tr")]
+    return out
+
+
+def test_the_tutorial_convolution_shows_image_kernel_and_feature_map():
+    from convnet.explain import TUTORIAL_IMAGE, TUTORIAL_KERNEL, explain_conv, explain_text
+
+    result = explain_conv(TUTORIAL_IMAGE, TUTORIAL_KERNEL)
+    assert isinstance(result, dict) and json.loads(json.dumps(result)) == result
+    page = result._repr_html_()
+    shown = grids(page)
+    assert list(shown) == ["image", "kernel", "feature_map"]  # padded == image: shown once
+    assert shown["feature_map"] == [["4", "3", "4"], ["2", "4", "3"], ["2", "3", "4"]]
+    assert shown["kernel"] == [["1", "0", "1"], ["0", "1", "0"], ["1", "0", "1"]]
+    assert well_formed(page).find(".//pre").text == explain_text(result)
+
+
+@pytest.mark.parametrize("call, grid, want", [
+    ("explain_relu(TUTORIAL_RELU)", "output", [["3", "0", "0"], ["0", "5", "0"], ["1", "0", "2"]]),
+    ("explain_pool(TUTORIAL_POOL)", "output", [["6", "8"], ["3", "4"]]),
+    ("explain_error([0.2, 0.4, 0.1, 0.3], [0, 0, 1, 0])", "target", [["0", "0", "1", "0"]]),
+])
+def test_every_explain_result_shows_its_numbers(call, grid, want):
+    import convnet.explain as ex
+
+    result = eval(call, vars(ex))
+    assert grids(result._repr_html_())[grid] == want
+
+
+def test_an_explain_page_escapes_its_text():
+    page = notebook.explain_html({"operation": EVIL, "input": [[1, 2]]}, f"{EVIL} & more")
+    assert "<script" not in page
+    assert EVIL in texts(page) and f"{EVIL} & more" in texts(page)

@@ -23,7 +23,17 @@ import torch
 from .. import layers as L
 from ..errors import SpecError
 from ..kinds.units import tidy
-from .matrix import Channels, Matrix, as_lists, check_same, grid, side_by_side, tensor, windows
+from .matrix import (
+    Channels,
+    Explained,
+    Matrix,
+    as_lists,
+    check_same,
+    grid,
+    side_by_side,
+    tensor,
+    windows,
+)
 
 TUTORIAL_IMAGE = [[1, 1, 1, 0, 0], [0, 1, 1, 1, 0], [0, 0, 1, 1, 1], [0, 0, 1, 1, 0],
                   [0, 1, 1, 0, 0]]
@@ -119,6 +129,7 @@ def explain_conv(image: Matrix | Channels, kernel: Matrix | Channels, stride: in
     if min(h + top + bottom, w + left + right) < k:
         raise SpecError(f"--kernel {k}x{k} is larger than the {h}x{w} image (padding "
                         f"{name!r}); use a smaller kernel or more padding")
+    check_windows(h + top + bottom, w + left + right, k, stride)
     x, weight = tensor(image), tensor(kernel)  # (1, C, H, W), (1, C, k, k): one filter
     with torch.no_grad():
         conv.weight.copy_(weight)
@@ -129,15 +140,15 @@ def explain_conv(image: Matrix | Channels, kernel: Matrix | Channels, stride: in
     feature_map = as_lists(out)
     check_same([s["sum"] for s in steps], feature_map,
                float(padded.abs().max() * weight.abs().max()) * weight.numel() + abs(bias))
-    return {"operation": "conv", "image": image, "kernel": kernel, "bias": tidy(bias),
-            "stride": stride,
-            "padding": {"mode": name, "top": top, "bottom": bottom, "left": left,
-                        "right": right},
-            "output_size": {"formula": "⌊(H + top + bottom − k)/stride⌋ + 1",
-                            "height": output_size(h, k, stride, top, bottom),
-                            "width": output_size(w, k, stride, left, right)},
-            "padded": [as_lists(m) for m in padded[0]], "steps": steps,
-            "feature_map": feature_map}
+    return Explained({
+        "operation": "conv", "image": image, "kernel": kernel, "bias": tidy(bias),
+        "stride": stride,
+        "padding": {"mode": name, "top": top, "bottom": bottom, "left": left, "right": right},
+        "output_size": {"formula": "⌊(H + top + bottom − k)/stride⌋ + 1",
+                        "height": output_size(h, k, stride, top, bottom),
+                        "width": output_size(w, k, stride, left, right)},
+        "padded": [as_lists(m) for m in padded[0]], "steps": steps,
+        "feature_map": feature_map})
 
 
 def _step(r: int, c: int, patch: torch.Tensor, weight: torch.Tensor, bias: float) -> dict:

@@ -17,12 +17,24 @@ from __future__ import annotations
 
 import torch
 
+from .. import notebook
 from ..errors import SpecError
 from ..kinds.units import tidy
 
 Matrix = list[list[float]]
 Channels = list[Matrix]  # (C, H, W) as nested lists
 MAX_VALUE = 1e15  # |numbers| typed in: products and sums stay far inside float32's range
+MAX_WINDOWS = 10_000  # a walk-through prints every window: beyond this it is no longer read
+
+
+class Explained(dict):
+    """What every ``explain_*`` returns: a plain dict (the CLI's --json and the page read it as
+    one) that Jupyter shows as its matrices side by side, the walk-through folded under them."""
+
+    def _repr_html_(self) -> str:
+        from . import explain_text  # the package's table of modes, which imports this module
+
+        return notebook.explain_html(self, explain_text(self))
 
 
 def _numbers(text: str, values: list[str], name: str, example: str) -> list[float]:
@@ -104,6 +116,26 @@ def windows(x: torch.Tensor, size_h: int, size_w: int, stride: int):
     for r in range(0, h - size_h + 1, stride):
         for c in range(0, w - size_w + 1, stride):
             yield r // stride, c // stride, x[0, :, r:r + size_h, c:c + size_w]
+
+
+def check_windows(height: int, width: int, k: int, stride: int) -> None:
+    """Refuse a stride beyond the (padded) input or more than ``MAX_WINDOWS`` windows, before
+    any tensor of that size is made.
+
+    Example:
+        >>> check_windows(7, 7, 3, 10 ** 20)
+        Traceback (most recent call last):
+        ...
+        convnet.errors.SpecError: --stride must be from 1 to 7 (the padded input's side), \
+got 100000000000000000000
+    """
+    if stride > max(height, width):
+        raise SpecError(f"--stride must be from 1 to {max(height, width)} (the padded input's "
+                        f"side), got {stride}")
+    count = ((height - k) // stride + 1) * ((width - k) // stride + 1)
+    if count > MAX_WINDOWS:
+        raise SpecError(f"{count:,} windows ({height}x{width} padded input, {k}x{k} window, "
+                        f"stride {stride}) are too many to show; at most {MAX_WINDOWS:,}")
 
 
 def check_same(shown: list[float], layer: list, scale: float) -> None:

@@ -18,7 +18,7 @@ from .. import layers as L
 from ..errors import SpecError
 from ..kinds.units import tidy
 from ..layers.losses import sse
-from .matrix import check_same
+from .matrix import Explained, check_same
 
 TUTORIAL_CLASSES = ["dog", "cat", "boat", "bird"]
 TUTORIAL_OUTPUT = [0.2, 0.4, 0.1, 0.3]  # the first forward pass of the tutorials' boat image
@@ -38,9 +38,9 @@ def explain_softmax(logits: list[float]) -> dict:
     total = sum(exps)
     probs = L.Softmax()(torch.tensor([logits], dtype=torch.float64))[0].tolist()  # (1, K)
     check_same([e / total for e in exps], probs, 1.0)
-    return {"operation": "softmax", "logits": logits, "max": tidy(top),
-            "shifted": [tidy(z - top) for z in logits], "exp": [tidy(e) for e in exps],
-            "sum": tidy(total), "probabilities": [tidy(p) for p in probs]}
+    return Explained(operation="softmax", logits=logits, max=tidy(top),
+                     shifted=[tidy(z - top) for z in logits], exp=[tidy(e) for e in exps],
+                     sum=tidy(total), probabilities=[tidy(p) for p in probs])
 
 
 def one_hot(target: list[float], k: int) -> list[float]:
@@ -82,10 +82,10 @@ def explain_error(output: list[float], target: list[float], loss: str = "sse",
     if sorted(target) == [0] * (len(target) - 1) + [1] and loss == "sse":  # one-hot: the layer
         check_same([error], [sse(torch.tensor([output], dtype=torch.float64),
                                  torch.tensor([target.index(1)])).item()], 1.0)
-    return {"operation": "error", "loss": loss, "formula": LOSSES[loss],
-            "classes": classes or [str(i) for i in range(len(output))], "output": output,
-            "target": target, "terms": [tidy(t) for t in terms], "sum": tidy(sum(terms)),
-            "error": tidy(error), "output_sum": tidy(sum(output))}
+    return Explained(operation="error", loss=loss, formula=LOSSES[loss],
+                     classes=classes or [str(i) for i in range(len(output))], output=output,
+                     target=target, terms=[tidy(t) for t in terms], sum=tidy(sum(terms)),
+                     error=tidy(error), output_sum=tidy(sum(output)))
 
 
 # ----------------------------------------------------------------------------- text

@@ -16,7 +16,7 @@ from __future__ import annotations
 from .. import kinds
 from ..errors import SpecError
 from ..kinds.units import tidy
-from .matrix import Matrix, as_lists, check_same, grid, tensor, windows
+from .matrix import Explained, Matrix, as_lists, check_same, grid, tensor, windows
 
 TUTORIAL_RELU = [[3, -1, 0], [-2, 5, -4], [1, -3, 2]]
 TUTORIAL_POOL = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
@@ -26,7 +26,7 @@ def explain_relu(matrix: Matrix) -> dict:
     """ReLU element-wise with the relu kind's module: negatives become 0, the rest pass."""
     out = as_lists(kinds.RELU.new()(tensor(matrix)))
     changed = [[r, c] for r, row in enumerate(matrix) for c, v in enumerate(row) if v < 0]
-    return {"operation": "relu", "input": matrix, "output": out, "zeroed": changed}
+    return Explained(operation="relu", input=matrix, output=out, zeroed=changed)
 
 
 def elementwise_kinds() -> list[str]:
@@ -45,9 +45,9 @@ def explain_elementwise(matrix: Matrix, kind: str) -> dict:
         raise SpecError(f"{kind!r} is not an element-wise layer; expected one of "
                         f"{', '.join(elementwise_kinds())}")
     module = found.new().eval()  # dropout: what predicting does
-    return {"operation": "activation", "kind": kind, "title": found.title,
-            "formula": found.formula_of(module), "input": matrix,
-            "output": as_lists(module(tensor(matrix)))}
+    return Explained(operation="activation", kind=kind, title=found.title,
+                     formula=found.formula_of(module), input=matrix,
+                     output=as_lists(module(tensor(matrix))))
 
 
 def pool_kinds() -> dict[str, kinds.Pool]:
@@ -75,14 +75,15 @@ def explain_pool(matrix: Matrix, mode: str = "max", size: int = 2,
     if size > min(len(matrix), len(matrix[0])):
         raise SpecError(f"--size {size} window is larger than the "
                         f"{len(matrix)}x{len(matrix[0])} input")
+    check_windows(len(matrix), len(matrix[0]), size, stride)
     kind = pools[mode]
     out = as_lists(kind.new(1, size, stride)(tensor(matrix)))
     steps = [{"position": [r, c], "window": as_lists(patch),
               "value": tidy(kind.value(None, 0, patch[0]))}  # patch (1, size, size)
              for r, c, patch in windows(tensor(matrix), size, size, stride)]
     check_same([s["value"] for s in steps], out, float(tensor(matrix).abs().max()) * size * size)
-    return {"operation": "pool", "mode": mode, "size": size, "stride": stride,
-            "input": matrix, "steps": steps, "output": out}
+    return Explained(operation="pool", mode=mode, size=size, stride=stride, input=matrix,
+                     steps=steps, output=out)
 
 
 # ----------------------------------------------------------------------------- text
