@@ -190,6 +190,7 @@ JSON_COMMANDS = {  # one run of each command that has --json; `train` without --
     "explain": lambda w: ["explain", "conv"],
     "kernels": lambda w: ["kernels", w.image, "--out", w.tmp / "k"],
     "show": lambda w: ["show", w.run, w.image, "--out", w.tmp / "s"],
+    "features": lambda w: ["features", w.run, "--out", w.tmp / "f.png", "--channels", "2"],
     "report": lambda w: ["report", w.run, "--out", w.tmp / "r.html", "--indices", "0"],
 }
 
