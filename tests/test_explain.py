@@ -225,6 +225,10 @@ def test_softmax_on_typed_numbers_equals_torch(capsys):
     (["conv", "--image", "1,2;3,4|1,2"], ["channels of different sizes 2x2, 1x2"]),
     (["conv", "--rgb", "--kernel", "1,0;0,1"], ["1 channel(s)", "--image has 3"]),
     (["activation", "--kind", "maxpool2"], ["'maxpool2' is not an element-wise layer"]),
+    (["conv", "--stride", str(10 ** 20)], ["--stride must be from 1 to 5"]),
+    (["pool", "--stride", str(10 ** 20)], ["--stride must be from 1 to 4"]),
+    (["conv", "--padding", "100000"], ["too many to show", "200005x200005"]),
+    (["conv", "--padding", str(10 ** 20)], ["too many to show"]),
 ])
 def test_bad_numbers_are_one_line_spec_errors(capsys, argv, words):
     code, out, err = run(capsys, *argv)

@@ -29,6 +29,7 @@ from .matrix import (
     Matrix,
     as_lists,
     check_same,
+    check_windows,
     grid,
     side_by_side,
     tensor,

@@ -16,7 +16,7 @@ from __future__ import annotations
 from .. import kinds
 from ..errors import SpecError
 from ..kinds.units import tidy
-from .matrix import Explained, Matrix, as_lists, check_same, grid, tensor, windows
+from .matrix import Explained, Matrix, as_lists, check_same, check_windows, grid, tensor, windows
 
 TUTORIAL_RELU = [[3, -1, 0], [-2, 5, -4], [1, -3, 2]]
 TUTORIAL_POOL = [[1, 1, 2, 4], [5, 6, 7, 8], [3, 2, 1, 0], [1, 2, 3, 4]]
