@@ -193,7 +193,9 @@ def conv_lines(a: dict) -> list[dict]:
         lines.append(note(f"the other {a['rest_maps']} maps (outlined in grey), summed: ",
                           a["rest"]))
         sum_of += f" + rest ({a['rest']})"
-    lines.append(eq(sum_of, " + b (", a["bias"], ") = ", a["total"], " → output ", a["output"]))
+    # the sum first, under the list of maps: the per-map cells below can be long
+    lines.insert(1, eq(sum_of, " + b (", a["bias"], ") = ", a["total"], " → output ",
+                       a["output"]))
     return lines
 
 

@@ -22,6 +22,7 @@ from .base import Kind, array, register
 from .units import eq, row, text, tidy, window
 
 MAX_TERMS_SHOWN = 8  # a fully connected unit: its 8 largest terms |w·x| listed
+MAX_CLASSES_SHOWN = 12  # softmax: every logit up to 12 classes, else the 12 largest and its own
 
 
 class Flatten(Kind):
@@ -121,7 +122,8 @@ class Softmax(Kind):
         shifted = torch.exp(src.double() - m)  # (K,): e^(z_j − m), each in (0, 1]
         names = [str(n) for n in labels] if labels and len(labels) == len(src) else \
             [f"class {j}" for j in range(len(src))]
-        shown = sorted(set(torch.argsort(src, descending=True)[:MAX_TERMS_SHOWN].tolist()) | {i},
+        top = min(len(src), MAX_CLASSES_SHOWN)
+        shown = sorted(set(torch.argsort(src, descending=True)[:top].tolist()) | {i},
                        key=lambda j: -float(src[j]))
         a = {"formula": self.formula, "label": names[i], "z": tidy(src[i]), "max": tidy(m),
              "exp": tidy(shifted[i]), "sum_exp": tidy(shifted.sum()), "output": tidy(out[i]),

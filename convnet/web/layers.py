@@ -228,9 +228,9 @@ def input_unit(x: torch.Tensor, index: list[int], mean, std) -> dict:
     lines = [text(f"pixel ({y}, {q}) of channel {c} = ", tidy(value))]
     if mean is not None and std is not None:
         m, s = float(mean[c]), float(std[c])
-        raw = value * s + m  # the pixel on the 0..1 scale before normalising
-        lines = [text(f"pixel ({y}, {q}) of channel {c}: ", tidy(raw * 255), " of 255"),
-                 eq("(", tidy(raw * 255), " / 255 − mean ", tidy(m), ") / std ", tidy(s), " = ",
+        pixel = tidy(round((value * s + m) * 255, 3))  # 0..255, float32 noise rounded off
+        lines = [text(f"pixel ({y}, {q}) of channel {c}: ", pixel, " of 255"),
+                 eq("(", pixel, " / 255 − mean ", tidy(m), ") / std ", tidy(s), " = ",
                     tidy(value)),
                  note("normalised with the training set's mean and standard deviation")]
     return {"layer": "input", "index": list(index), "value": tidy(value), "source": None,

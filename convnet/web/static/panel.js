@@ -74,6 +74,20 @@ export function matrix(m, win, colour) {
 // One part of a line: text and numbers as they are (escaped), or a matrix.
 function part(p) { return p !== null && typeof p === "object" ? matrix(p.matrix, p.mark, p.colour) : p; }
 
+// A text line's parts, each matrix kept together with the word just before it (its caption:
+// "x", "w", "w·x"), so that a narrow panel wraps between matrices, never inside a pair.
+function captioned(parts) {
+  const out = [];
+  parts.forEach((p, i) => {
+    const isMatrix = (q) => q !== null && typeof q === "object";
+    if (isMatrix(parts[i + 1]) && typeof p === "string") return;  // goes with the next one
+    if (isMatrix(p) && typeof parts[i - 1] === "string") {
+      out.push(html`<span class="cap"><span>${parts[i - 1]}</span>${part(p)}</span>`);
+    } else out.push(part(p));
+  });
+  return out;
+}
+
 // The lines of any kind's arithmetic: text, eq (an equation), note, or table rows.
 function linesHTML(lines) {
   const out = [];
@@ -84,7 +98,7 @@ function linesHTML(lines) {
     flush();
     if (line.eq) out.push(html`<div class="eq">${line.eq.map(part)}</div>`);
     else if (line.note) out.push(html`<div class="note">${line.note.map(part)}</div>`);
-    else out.push(html`<div>${(line.text || []).map(part)}</div>`);
+    else out.push(html`<div>${captioned(line.text || [])}</div>`);
   }
   flush();
   return out;
