@@ -154,7 +154,8 @@ def train_step_text(e: dict) -> str:
 MODES = {m.name: m for m in [
     Mode("conv", "slide a kernel over an image: every window's products and sum, the output-size "
          "formula; several channels (RGB) and a bias", (
-             image_flag("the tutorials' 5x5 image"),
+             image_flag("the tutorials' 5x5 image; several channels (RGB) are matrices "
+                        "separated by '|'"),
              flag("--kernel", help="the filter, same format; one matrix per input channel, "
                   "separated by '|' (default: the tutorials' 3x3)"),
              flag("--bias", help="added to every output (default: 0)"),
