@@ -34,6 +34,8 @@ ARGS.add_argument("rundirs", nargs="*", help="runs to time (default: untrained l
 ARGS.add_argument("--updates", type=int, default=30, help="updates timed per run (default: 30)")
 ARGS.add_argument("--width", type=int, default=1400, help="viewport width (default: 1400)")
 ARGS.add_argument("--height", type=int, default=900, help="viewport height (default: 900)")
+ARGS.add_argument("--threads", type=int, default=None, help="torch threads of the server "
+                  "(default: convnet serve's, web.listen.SERVE_THREADS; 0: torch's default)")
 ARGS.add_argument("--json", action="store_true", help="one JSON object on stdout")
 CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
 LISTEN = """document.addEventListener("updated", (e) => {
@@ -64,7 +66,10 @@ def untrained_runs(root: Path) -> list[Path]:
 
 
 def serve(rundir: Path):
-    """uvicorn serving one run on a free loopback port, in a thread; returns (server, URL)."""
+    """uvicorn serving one run on a free loopback port, in a thread; returns (server, URL).
+
+    As ``convnet serve`` runs it (``web.listen.run``), but in this process: set the torch
+    threads first (``main``)."""
     import uvicorn
 
     from convnet.web import create_app
@@ -128,13 +133,21 @@ def machine() -> str:
     import torch
 
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, python "
-            f"{platform.python_version()}, torch {torch.__version__}, chromium headless")
+            f"{platform.python_version()}, torch {torch.__version__} on "
+            f"{torch.get_num_threads()} thread(s), chromium headless")
 
 
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
+    import torch
+
     args = ARGS.parse_args()
+    if args.threads is None:
+        from convnet.web.listen import SERVE_THREADS
+        args.threads = SERVE_THREADS
+    if args.threads:
+        torch.set_num_threads(args.threads)
     viewport = {"width": args.width, "height": args.height}
     results = {}
     with tempfile.TemporaryDirectory() as tmp, sync_playwright() as p:

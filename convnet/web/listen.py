@@ -12,6 +12,9 @@ import socket
 
 from ..errors import ConvnetError
 
+SERVE_THREADS = 1  # torch's threads per forward pass while serving: one image is too small to
+#   split (ResNet-20's 69 layers: 26 ms on 1 thread, 720 ms on 2 with other work running on a
+#   2-core machine, median of 20); requests run side by side instead (guard.Busy's slots)
 MAX_CONNECTIONS = 32  # open connections at once (uvicorn answers 503 beyond): each may hold a
 #   request body of up to 6.7 MB while it waits for a heavy slot (guard.Busy); a browser opens 6
 
@@ -43,8 +46,11 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run(app, sock: socket.socket) -> None:
-    """Serve ``app`` on the bound ``sock`` until Ctrl-C."""
+    """Serve ``app`` on the bound ``sock`` until Ctrl-C, one torch thread per request."""
+    import torch
     import uvicorn  # imported here: the rest of the package does not need the server
+
+    torch.set_num_threads(SERVE_THREADS)
 
     config = uvicorn.Config(app, log_level="warning", limit_concurrency=MAX_CONNECTIONS)
     uvicorn.Server(config).run(sockets=[sock])

@@ -1,5 +1,4 @@
-// Which layers the page draws now: those on screen (or within half a screen of it) and not
-// unticked. Only these are asked for (POST /api/activations "layers"); a layer scrolled into
+// Which layers the page draws now: those on screen and not unticked. Only these are asked for (POST /api/activations "layers"); a layer scrolled into
 // view later is filled in by its own small request (onScrolled).
 import {$} from "./dom.js";
 import {state} from "./state.js";
@@ -7,11 +6,11 @@ import {state} from "./state.js";
 // The names of the layers on screen, plus those every update needs: the last layer (the class
 // bars) and the first layer reading the image (the kernel playground's feature maps).
 export function wanted() {
-  const margin = window.innerHeight / 2, names = new Set();
+  const names = new Set();
   for (const div of document.querySelectorAll("#layers .layer")) {
     if (div.hidden || div.dataset.name === "input") continue;
     const r = div.getBoundingClientRect();
-    if (r.height && r.bottom > -margin && r.top < window.innerHeight + margin) names.add(div.dataset.name);
+    if (r.height && r.bottom > 0 && r.top < window.innerHeight) names.add(div.dataset.name);
   }
   const layers = state.run.layers;
   names.add(layers[layers.length - 1].name);
