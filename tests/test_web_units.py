@@ -273,3 +273,9 @@ def test_a_non_square_dark_on_light_photo_is_not_blank_and_invert_is_obeyed(clie
     kept = client.post("/api/activations", json=dict(body, invert=False))
     assert inverted["input"]["max"] > inverted["input"]["min"]
     assert kept.status_code in (200, 422)  # light paper read as ink: 422 "blank" is allowed
+    boxed = Image.new("L", (150, 150), 0)  # the same photo letterboxed in black to a square
+    boxed.paste(page, (30, 0))
+    framed = client.post("/api/activations", json=dict(body, image=data_url(boxed)))
+    assert framed.status_code == 200, framed.text  # was 422 "image is blank: no ink found"
+    alone = client.post("/api/activations", json=body).json()
+    assert framed.json()["input"]["data"] == alone["input"]["data"]  # the bars cropped off

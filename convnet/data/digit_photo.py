@@ -30,6 +30,40 @@ def _ink_is_dark(residual: np.ndarray) -> bool:
     return float(far[residual < 0].clip(0).sum()) > float(far[residual > 0].clip(0).sum())
 
 
+def without_letterbox(gray: Image.Image) -> Image.Image:
+    """``gray`` without flat bars added around it (a non-square photo padded to a square).
+
+    A bar is a run of edge rows or columns of exactly one value, the next line inward
+    differing from it by more than 32 levels almost everywhere (90 %): paper beside black
+    bars. Left in, the bars are the border the paper's level is fitted from, and a dark-on-light
+    photo reads as light ink on dark paper. A drawing on a plain background keeps its margins:
+    the line next to them is mostly background too.
+
+    Example:
+        >>> page = np.full((40, 20), 200, np.uint8); page[5:35, 8:12] = 30
+        >>> boxed = np.zeros((40, 40), np.uint8); boxed[:, 10:30] = page
+        >>> without_letterbox(Image.fromarray(boxed)).size
+        (20, 40)
+    """
+    x = np.asarray(gray, dtype=np.int16)
+    top, bottom, left, right = 0, x.shape[0], 0, x.shape[1]
+
+    def bar(lines: np.ndarray) -> int:  # lines: (n, length), edge first
+        value, n = lines[0, 0], 0
+        while n < len(lines) - 1 and (lines[n] == value).all():
+            n += 1
+        inner = lines[n] if n < len(lines) else lines[-1]
+        return n if n and np.mean(np.abs(inner - value) > 32) >= 0.9 else 0
+
+    top += bar(x)
+    bottom -= bar(x[::-1])
+    left += bar(x.T)
+    right -= bar(x.T[::-1])
+    if bottom - top < 2 or right - left < 2:
+        return gray
+    return gray.crop((left, top, right, bottom))
+
+
 def _quadratic(yy: np.ndarray, xx: np.ndarray) -> np.ndarray:
     return np.stack([np.ones_like(yy), xx, yy, xx * xx, xx * yy, yy * yy], -1)  # (..., 6)
 
@@ -136,7 +170,7 @@ def to_mnist_style(img: Image.Image, invert: bool | None = None) -> np.ndarray:
         >>> out = to_mnist_style(Image.fromarray(page)); out.shape, int(out.max())
         ((28, 28), 255)
     """
-    gray = to_l_or_rgb(img).convert("L")
+    gray = without_letterbox(to_l_or_rgb(img).convert("L"))
     scale = WORK_SIDE / max(gray.size)
     if scale < 1:  # box-filter reduction: anti-aliased, and it averages away sensor noise
         gray = gray.resize((max(1, round(gray.width * scale)),
