@@ -1,5 +1,6 @@
 """Imports flow one way (STYLE.md): errors/shapes -> layers -> kinds -> spec -> models -> runs ->
-registry -> train -> predict/evaluate -> viz -> report/web -> cli. ``data`` depends only on
+registry -> descent/export/evaluate -> train (its test pass runs evaluate's inference path) ->
+predict -> viz -> report/web -> cli. ``data`` depends only on
 errors; nothing imports cli; the top-level modules form no cycle, even through an import
 inside a function (modules of one rank may import each other only one way).
 
@@ -20,8 +21,7 @@ RANK = {"errors": 0, "shapes": 0, "version": 0, "notebook": 0, "data": 1, "layer
         "kinds": 2.3, "spec": 2.6, "summary": 2.8, "models": 3, "numpy_engine": 4, "recipes": 4,
         "runs": 5, "config": 5, "distributed": 5,
         "registry": 6, "validation": 6, "logs": 6, "splits": 6, "classifier": 6, "finetune": 6,
-        "train": 7,
-        "evaluate": 8, "predict": 8, "export": 8, "explain": 8, "explain_step": 8, "viz": 9,
+        "descent": 6, "export": 6.4, "evaluate": 6.5, "train": 7, "predict": 8, "explain": 8, "explain_step": 8, "viz": 9,
         "fitting": 9, "report": 10, "web": 10, "cli": 11, "__main__": 12, "__init__": 12}
 
 
