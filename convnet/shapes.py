@@ -200,12 +200,12 @@ class Field:
     jump: int = 1
     start: int = 0
 
-    def window(self, kernel: int, stride: int = 1, pad: int = 0, dilation: int = 1) -> "Field":
+    def window(self, kernel: int, stride: int = 1, pad: int = 0, dilation: int = 1) -> Field:
         """The field after a convolution or pooling window (``pad``: zeros before the input)."""
         return Field(self.size + dilation * (kernel - 1) * self.jump, self.jump * stride,
                      self.start - pad * self.jump)
 
-    def union(self, other: "Field") -> "Field | None":
+    def union(self, other: Field) -> Field | None:
         """The field of a sum or concatenation of two branches; None when their units step by
         different jumps (no single window then describes a unit).
 

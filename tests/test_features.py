@@ -14,6 +14,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from fake_runs import CIFAR_NAMES, fake_run, write_cifar_test_split
 from torch import nn
 
 from convnet import kinds
@@ -23,8 +24,6 @@ from convnet.shapes import Field
 from convnet.viz import features as feat
 from convnet.viz.capture import capture, named_layers, recording
 from convnet.viz.receptive import receptive_fields
-
-from fake_runs import CIFAR_NAMES, fake_run, write_cifar_test_split
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -292,3 +291,30 @@ def test_the_page_api_gives_the_grid_and_names_a_bad_layer(cifar, tmp_path):
     bad = client.get("/api/features", params={"run": "run", "layer": "relu1"})
     assert bad.status_code == 404 and "not a convolution" in bad.json()["detail"]
     assert client.get("/api/features", params={"run": "nope"}).status_code == 404
+
+
+def test_the_features_tab_shows_the_grid_of_a_chosen_layer(cifar, tmp_path):
+    """In Chromium (skipped without it): the tab lists the convolutions and draws the grid."""
+    from test_web_browser import CHROMIUM_ARGS, need, serving
+
+    pytest.importorskip("playwright")
+    import shutil
+
+    from playwright.sync_api import sync_playwright
+    need("chromium (apt)", shutil.which("chromium") is not None)
+    for url in serving(cifar_run(tmp_path, "lenet5", cifar)):
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=shutil.which("chromium"),
+                                        args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(url)
+            page.click("#tabs button[data-tab=features]")
+            page.wait_for_function("document.querySelector('#features-grid').src"
+                                   ".startsWith('data:image/png')", timeout=60_000)
+            assert page.eval_on_selector_all("#features-layer option",
+                                             "os => os.map(o => o.value)") == ["conv1", "conv2"]
+            page.select_option("#features-layer", "conv2")
+            page.wait_for_function("document.querySelector('#features-note').textContent"
+                                   ".includes('14x14')", timeout=60_000)
+            page.screenshot(path=str(tmp_path / "features-tab.png"))
+            browser.close()

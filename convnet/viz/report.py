@@ -39,8 +39,7 @@ from tqdm.auto import tqdm
 
 from ..data.loader import fit_to_model
 from ..errors import ConvnetError
-from ..evaluate import (Evaluation, confusion_matrix, plot_confusion, prepared_split,
-                        split_scores)
+from ..evaluate import Evaluation, confusion_matrix, plot_confusion, prepared_split, split_scores
 from ..predict import top_k
 from ..runs import atomic_write, load_model, read_metrics
 from ..summary import summarize
