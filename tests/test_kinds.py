@@ -171,7 +171,7 @@ def test_every_unit_has_panel_lines_the_page_can_render(spec, shape):
         assert lines, name
         for part in panel_parts(lines):
             assert part is None or isinstance(part, (str, int, float)) or \
-                set(part) == {"matrix", "mark"}, (name, part)
+                set(part) == {"matrix", "mark", "colour"}, (name, part)
 
 
 def test_num_classes_is_read_off_the_layers_without_a_forward_pass(monkeypatch):
