@@ -269,10 +269,10 @@ def test_report_has_the_first_layers_features(cifar, tmp_path):
     assert section.count('<img src="data:image/png;base64,') == 1
 
 
-def test_the_page_api_gives_the_grid_and_names_a_bad_layer(cifar, tmp_path):
+def test_the_page_api_gives_the_grid_and_names_a_bad_layer(cifar, tmp_path, monkeypatch):
     import warnings
 
-    from convnet.web import create_app
+    from convnet.web import create_app, features_api
     with warnings.catch_warnings():  # starlette's note about httpx is not ours to fix
         warnings.simplefilter("ignore")
         from fastapi.testclient import TestClient
@@ -288,6 +288,9 @@ def test_the_page_api_gives_the_grid_and_names_a_bad_layer(cifar, tmp_path):
     assert found["image"].startswith("data:image/png;base64,")
     again = client.get("/api/features", params={"run": "run", "layer": "conv2", "channels": 2})
     assert again.json()["field"]["size"] == [14, 14]
+    monkeypatch.setattr(features_api, "KEPT", 1)  # the answers kept are bounded
+    client.get("/api/features", params={"run": "run", "channels": 1})
+    assert list(client.app.state.features) == [("run", "conv1", 1)]
     bad = client.get("/api/features", params={"run": "run", "layer": "relu1"})
     assert bad.status_code == 404 and "not a convolution" in bad.json()["detail"]
     assert client.get("/api/features", params={"run": "nope"}).status_code == 404

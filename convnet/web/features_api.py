@@ -3,8 +3,9 @@
     GET  /api/features?run=ID&layer=L&channels=N   each channel's top-9 test patches, as one
                                                    PNG grid and as numbers
 
-The whole test split goes through the model once per (run, layer, channels) and the answer is
-kept: the first request for resnet20's last stage takes seconds, the next none.
+The whole test split goes through the model once per (run, layer, channels) and the last
+``KEPT`` answers are kept: the first request for resnet20's last stage takes seconds, the next
+none.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from ..errors import ConvnetError
 from ..viz.features import MAX_CHANNELS, choose_layer, conv_layers, draw_features, favourites
 from .samples import _read_test_split
 from .served import get_run
+
+KEPT = 16  # answers kept: a few layers of each served run, a few MB of PNGs at most
 
 router = APIRouter()
 
@@ -42,6 +45,8 @@ def api_features(request: Request, run: str = Query(description="a run id from G
     key = (served.id, layer, channels)
     if key not in cache:
         cache[key] = answer(request, served, layer, channels)
+        while len(cache) > KEPT:  # the oldest answer goes first (dicts keep insertion order)
+            cache.pop(next(iter(cache)))
     return dict(cache[key], layers=conv_layers(model))
 
 
