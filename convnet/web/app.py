@@ -7,6 +7,7 @@ one router per tab:
     weights_api   GET /api/filters, /api/samples, /api/kernels; POST /api/kernel
     detail_api    POST /api/slide, GET /api/sandbox (the sliding kernel, the shape sandbox)
     features_api  GET /api/features (each channel's top test patches, ``viz.features``)
+    training      /api/train...: start, pause, watch a training live (server-sent events)
 
 Images travel as a data URL (``data:image/png;base64,...``) or plain base64 of a PNG, JPEG,
 GIF, BMP, WebP or TIFF file (``images.decode_image``: bounded, decoded reduced). Bad input is a
@@ -24,7 +25,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
-from . import detail_api, features_api, network_api, weights_api
+from . import detail_api, features_api, network_api, training, weights_api
 from .guard import LOCAL_HOSTS, Busy, protect
 from .served import load_runs
 
@@ -53,6 +54,7 @@ def create_app(rundirs: list[str | Path], data_dir: str | None = None,
     app.include_router(network_api.router)
     app.include_router(weights_api.router)
     app.include_router(detail_api.router)
+    app.include_router(training.router)
     app.include_router(features_api.router)
     add_page(app)
     return app
