@@ -2,10 +2,12 @@
 examples/tour.ipynb runs from top to bottom with the outputs the tutorials give."""
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from conftest import SHARED
 
 import convnet
 from convnet import notebook
@@ -170,3 +172,90 @@ def test_an_explain_page_escapes_its_text():
     page = notebook.explain_html({"operation": EVIL, "input": [[1, 2]]}, f"{EVIL} & more")
     assert "<script" not in page
     assert EVIL in texts(page) and f"{EVIL} & more" in texts(page)
+
+
+# ----------------------------------------------------------------------------- the tour
+
+TOUR = Path(__file__).resolve().parents[1] / "examples" / "tour.ipynb"
+
+
+def execute(tmp_path: Path, data: Path, monkeypatch) -> dict[str, list]:
+    """Run examples/tour.ipynb in a fresh kernel of this interpreter (the one with convnet
+    installed, wherever Jupyter's own kernels point) with CONVNET_DATA=data; each tagged
+    cell's outputs. A cell that raises fails the test (nbclient's CellExecutionError)."""
+    import nbclient
+    import nbformat
+    from ipykernel.kernelspec import write_kernel_spec
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    write_kernel_spec(tmp_path / "kernels" / "convnet-tour")  # argv: this sys.executable
+    specs = KernelSpecManager(kernel_dirs=[str(tmp_path / "kernels")])
+    (tmp_path / "tmp").mkdir()
+    for name, value in (("CONVNET_DATA", data), ("TMPDIR", tmp_path / "tmp"),
+                        ("IPYTHONDIR", tmp_path / "ipython"), ("MPLBACKEND", "Agg")):
+        monkeypatch.setenv(name, str(value))  # the kernel inherits this environment
+    nb = nbformat.read(TOUR, as_version=4)
+    km = KernelManager(kernel_name="convnet-tour", kernel_spec_manager=specs)
+    nbclient.NotebookClient(nb, km=km, timeout=900,
+                            resources={"metadata": {"path": str(TOUR.parent)}}).execute()
+    return {tag: cell.outputs for cell in nb.cells for tag in cell.metadata.get("tags", [])}
+
+
+def stdout(outputs: list) -> str:
+    return "".join(o.text for o in outputs if o.output_type == "stream" and o.name == "stdout")
+
+
+def shown(outputs: list, kind: str = "text/html") -> list[str]:
+    return [o.data[kind] for o in outputs
+            if o.output_type in ("display_data", "execute_result") and kind in o.data]
+
+
+def check_the_data_free_cells(out: dict[str, list]) -> None:
+    assert "feature map: [[4, 3, 4], [2, 4, 3], [2, 3, 4]]" in stdout(out["convolution"])
+    assert "-> sum 4" in stdout(out["convolution"])
+    (conv,) = shown(out["convolution"])
+    assert grids(conv)["feature_map"] == [["4", "3", "4"], ["2", "4", "3"], ["2", "3", "4"]]
+    (lenet,) = shown(out["lenet-summary"])
+    assert {"63,802", "418,600", "5·5·1·6 + 6 = 156"} <= set(texts(lenet))
+    by_hand, by_layer = map(float, re.findall(r"-?\d+\.\d{6}", stdout(out["lenet-unit"])))
+    assert by_hand == pytest.approx(by_layer, abs=2e-6)
+    assert "(32 - 5)/1 + 1 = 28" in stdout(out["lenet-unit"])
+    assert "sobel" in stdout(out["boat-kernels"]).lower()
+    assert len(shown(out["boat-kernels"], "image/png")) == 1
+
+
+def test_the_tour_runs_and_shows_the_tutorials_numbers(tmp_path, monkeypatch, tiny_data):
+    """With the real data beside the repository the tour trains on it (accuracy floors);
+    without, on the small fake digits (CIFAR-10 then absent: the boat's training skipped)."""
+    real = SHARED if (SHARED / "mnist" / "train-images-idx3-ubyte.gz").is_file() else None
+    out = execute(tmp_path, real or tiny_data, monkeypatch)
+    check_the_data_free_cells(out)
+
+    accuracy = re.search(r"test accuracy (\d+\.\d+)% after 1 epoch", stdout(out["train"]))
+    assert accuracy, stdout(out["train"])
+    (run,) = shown(out["train"])
+    assert f"{accuracy[1]}%" in texts(run) and "<svg" in run
+    if real:
+        assert float(accuracy[1]) >= 90  # 10,000 images, one epoch: about 96 %
+    prediction, pictures = shown(out["feature-maps"])
+    assert len(list(well_formed(prediction).iter("tr"))) == 3  # the top-3 bars
+    assert "seven.jpg" in prediction
+    assert pictures.count("<img") == 10 and pictures.count("data:image/png;base64,") == 10
+
+    if real and (real / "cifar10").is_dir():
+        assert re.search(r"test accuracy \d+\.\d+%", stdout(out["boat"]))
+        bars, boat = shown(out["boat"])
+        assert {"dog", "cat", "ship", "bird"} <= set(texts(bars))
+        assert boat.count("<img") > 0 and "ship.png" in boat
+    else:
+        assert "skipped: no CIFAR-10" in stdout(out["boat"])
+
+
+def test_the_tour_skips_its_training_cleanly_without_data(tmp_path, monkeypatch):
+    out = execute(tmp_path, tmp_path / "no-data", monkeypatch)
+    check_the_data_free_cells(out)
+    assert stdout(out["train"]).startswith("skipped: no MNIST")
+    assert stdout(out["feature-maps"]).startswith("skipped: no trained run")
+    assert stdout(out["boat"]).startswith("skipped: no CIFAR-10")
+    assert not shown(out["train"]) and not shown(out["boat"])
