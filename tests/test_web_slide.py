@@ -8,13 +8,15 @@ of the maps, the bias), equals the layer's feature map captured in eval mode.
 
 import base64
 import math
+import shutil
+import warnings
 
 import numpy as np
 import pytest
 import torch
 from fake_runs import fake_run
 from test_web import seven
-from test_web_browser import CHROMIUM_ARGS, draw_seven, need, serving  # noqa: F401
+from test_web_browser import CHROMIUM_ARGS, draw_seven, need, serving
 
 from convnet.models import Network
 from convnet.models.registry import model_info
@@ -23,11 +25,12 @@ from convnet.shapes import conv_output_size, conv_params
 from convnet.viz.capture import capture
 from convnet.web import create_app
 from convnet.web.layers import UnitError, layer_graph
+from convnet.web.sandbox import sandbox as sandbox_of
 from convnet.web.sandbox import settings_of
 from convnet.web.slide import slide_data
 
-with __import__("warnings").catch_warnings():  # starlette's httpx note is not ours to fix
-    __import__("warnings").simplefilter("ignore")
+with warnings.catch_warnings():  # starlette's httpx note is not ours to fix
+    warnings.simplefilter("ignore")
     from fastapi.testclient import TestClient
 
 
@@ -117,6 +120,20 @@ def test_connection_table_sends_only_the_connected_maps():
     assert d["channels"] == expected and len(expected) == 3
     d = check_layer(net, graph, x, "conv3", 7)  # a 1x1 output map
     assert d["out_shape"] == [1, 1]
+
+
+@pytest.mark.parametrize("name", SMALL)
+def test_sandbox_own_settings_rebuild_every_convolution_of_every_small_model(name):
+    net = create_model(name).eval()
+    graph = layer_graph(net)
+    for layer, info in graph.items():
+        if info.kind != "conv":
+            continue
+        s = sandbox_of(net, graph, layer, {})
+        assert s["output"] == list(info.shape), layer  # o from shapes.py = the real layer's
+        assert s["ok"], (layer, s["problems"])  # the small models' strides all fit
+        if getattr(info.module, "table", None) is None:
+            assert s["params"]["value"] == sum(p.numel() for p in info.module.parameters())
 
 
 def test_bad_layer_or_filter_is_a_unit_error():
@@ -217,7 +234,7 @@ def test_sandbox_numbers_match_shapes_py_over_many_settings(client):
                     assert got["ok"] == (unread <= p)  # only padding left unread is fine
                     assert [q["what"] for q in got["problems"]] == ([] if unread <= p
                                                                      else ["stride"])
-                    assert bool(got["notes"]) == (0 < unread <= p)
+                    assert bool(got["notes"]) == (0 < unread <= p or s > k)
 
 
 def test_sandbox_flags_what_cannot_work(client):
@@ -229,6 +246,9 @@ def test_sandbox_flags_what_cannot_work(client):
     assert not s["ok"] and s["height"]["exact"] == 14.5 and s["output"] == [6, 14, 14]
     text = s["problems"][0]["text"]
     assert "stride 2 does not fit" in text and "14.5" in text and "refuses it unpadded" in text
+    s = sandbox(client, run="tiny", layer="conv1", kernel=2, stride=3)  # (32 - 2)/3 + 1 = 11
+    gaps = "stride 3 > kernel 2: the windows skip 1 of every 3 rows and columns"
+    assert s["ok"] and s["output"] == [6, 11, 11] and s["notes"] == [gaps]
     s = sandbox(client, run="tiny", layer="conv1", kernel=40, padding=2)
     assert [q["what"] for q in s["problems"]] == ["kernel"] and s["output"] is None
     assert "larger than the padded input 32 + 2·2 = 36" in s["problems"][0]["text"]
@@ -251,3 +271,101 @@ def test_settings_of_a_non_square_input_names_the_side():
     flagged = [q["text"].split(":")[0] for q in s["problems"]]
     assert flagged == ["stride 2 does not fit the height"]
     assert s["output"] == [8, 14, 15] and s["params"]["numbers"] == "3·3·3·8 = 216"
+
+
+# ----------------------------------------------------------------------------- the page
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    need("playwright (pip)", sync_playwright is not None)
+    need("chromium (apt)", shutil.which("chromium") is not None)
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_run):
+    yield from serving(tiny_run)
+
+
+def open_tab(browser, server):
+    """The page with a drawn 7, on the Convolution tab; returns (page, its errors)."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server)
+    page.wait_for_selector(".layer[data-name=conv1]")
+    draw_seven(page)
+    page.wait_for_selector("#guess", timeout=15_000)
+    page.click("#tabs button[data-tab=slide]")
+    return page, errors
+
+
+def filled(page) -> int:
+    return int(page.get_attribute("#slide-view", "data-filled") or 0)
+
+
+def test_the_kernel_slides_and_the_output_map_fills_in(browser, server):
+    page, errors = open_tab(browser, server)
+    page.wait_for_selector("#slide-total", timeout=15_000)
+    with page.expect_response(lambda r: r.url.endswith("/api/slide")) as answer:
+        page.select_option("#slide-layer", "conv2")
+    d = answer.value.json()
+    assert (d["layer"], d["filter"], d["out_shape"]) == ("conv2", 0, [10, 10])
+    page.wait_for_function("document.querySelector('#slide-pos').innerText.includes('of 100')")
+    assert filled(page) == 1
+    assert page.locator(".slide-term").count() == 6  # one product table per input map
+    for _ in range(3):
+        page.click("#slide-step")
+    assert filled(page) == 4 and "unit 4 of 100: [0, 0, 3]" in page.inner_text("#slide-pos")
+    output = decode(d["output"], "<f4", (10, 10))
+    total, model = float(page.inner_text("#slide-total")), float(page.inner_text("#slide-model"))
+    assert total == pytest.approx(float(output[0, 3]), rel=1e-5, abs=1e-5)
+    assert model == pytest.approx(float(output[0, 3]), rel=1e-5, abs=1e-6)
+    windows = [page.locator(f"#slide-in-{k}").evaluate("e => e.style.left") for k in range(6)]
+    scale = int(page.locator(".slide-map canvas").first.evaluate("c => c.clientWidth")) // 14
+    assert windows == [f"{3 * scale}px"] * 6  # stride 1: the window moved 3 units right
+    page.click("#slide-play")
+    page.wait_for_function("+document.querySelector('#slide-view').dataset.filled >= 20")
+    page.click("#slide-play")  # pause
+    assert page.inner_text("#slide-play") == "play"
+    paused = filled(page)
+    page.click("#slide-step")
+    assert filled(page) == paused + 1
+    page.click("#slide-reset")
+    assert filled(page) == 1
+    errors_seen = list(errors)
+    page.close()
+    assert errors_seen == []
+
+
+def test_the_sandbox_flags_an_invalid_stride(browser, server):
+    page, errors = open_tab(browser, server)
+    page.wait_for_selector(".sandbox-ok", timeout=15_000)  # conv1 as built: 32 -> 28
+    text = page.inner_text("#sandbox-out")
+    assert "⌊(32 + 2·0 − 5)/1⌋ + 1 = 28" in text and "5·5·1·6 + 6 = 156" in text
+    page.fill("#sandbox-stride", "2")  # (32 - 5)/2 + 1 = 14.5
+    flag = page.wait_for_selector(".sandbox-problem[data-what=stride]")
+    assert "stride 2 does not fit" in flag.inner_text() and "14.5" in flag.inner_text()
+    assert page.locator(".sandbox-ok").count() == 0
+    page.fill("#sandbox-stride", "3")  # (32 - 5)/3 + 1 = 10
+    page.wait_for_selector(".sandbox-ok")
+    assert "⌊(32 + 2·0 − 5)/3⌋ + 1 = 10" in page.inner_text("#sandbox-out")
+    page.fill("#sandbox-filters", "20")
+    page.wait_for_function("document.querySelector('#sandbox-out').innerText"
+                           ".includes('5·5·1·20 + 20 = 520')")
+    page.fill("#sandbox-kernel", "40")
+    page.wait_for_selector(".sandbox-problem[data-what=kernel]")
+    page.click("#sandbox-own")
+    page.wait_for_function("document.querySelector('#sandbox-out').innerText"
+                           ".includes('5·5·1·6 + 6 = 156')")
+    assert page.input_value("#sandbox-stride") == ""
+    errors_seen = list(errors)
+    page.close()
+    assert errors_seen == []

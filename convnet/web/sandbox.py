@@ -72,11 +72,14 @@ def axis(size: int, kernel: int, stride: int, padding: int, side: str
              "fits": (padded - kernel) % stride == 0}
     unread = (padded - kernel) % stride  # the cells after the last window, padding included
     fraction = f"({size} + 2·{padding} − {kernel})/{stride} + 1 = {exact:.4g}"
+    gaps = [(f"stride {stride} > kernel {kernel}: the windows skip {stride - kernel} of every "
+            f"{stride} rows and columns")] if stride > kernel else []  # a 1x1/s2 shortcut's
     if found["fits"]:
-        return found, [], []
+        return found, [], gaps
     if unread <= padding:
         cells = f"{unread} cell{'s' if unread > 1 else ''}"
-        return found, [], [f"{fraction}: the last {cells} of padding is never read, no input lost"]
+        return found, [], [(f"{fraction}: the last {cells} of padding is never read, no input "
+                           "lost"), *gaps]
     lost = unread - padding
     message = (f"stride {stride} does not fit the {side}: {fraction} is not a whole number; "
                f"torch rounds it down to {value} and never reads the last {lost} row"
@@ -85,7 +88,7 @@ def axis(size: int, kernel: int, stride: int, padding: int, side: str
         window_output_size(size, kernel, stride, (padding, padding), "", "kernel")
     except SpecError:
         message += "; convnet's spec refuses it unpadded"
-    return found, [problem("stride", message)], []
+    return found, [problem("stride", message)], gaps
 
 
 def settings_of(c_in: int, h: int, w: int, kernel: int, stride: int, padding: int,

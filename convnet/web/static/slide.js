@@ -185,9 +185,10 @@ function play() {
   const total = slide.data.out_shape[0] * slide.data.out_shape[1];
   if (slide.step >= total - 1) go(0);
   $("#slide-play").textContent = "pause";
+  const jump = Math.max(1, Math.round(total / 1000));  // a 224×224 map plays in 1,000 ticks
   slide.timer = setInterval(() => {
     if (slide.step >= total - 1) { pause(); return; }
-    go(slide.step + 1);
+    go(slide.step + jump);
   }, 1000 / +$("#slide-speed").value);
 }
 
