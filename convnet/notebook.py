@@ -76,7 +76,7 @@ def summary_html(summary, title: str | None = None) -> str:
 # ----------------------------------------------------------------------------- runs
 
 def curve_svg(history: list[dict], keys: tuple[str, ...], title: str,
-              width: int = 300, height: int = 170) -> str:
+              width: int = 320, height: int = 170) -> str:
     """The columns ``keys`` of the metrics rows against the epoch, as an inline SVG chart.
 
     Example:
@@ -116,7 +116,7 @@ def curve_svg(history: list[dict], keys: tuple[str, ...], title: str,
         marks.append(f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>')
         marks += [f'<circle cx="{u}" cy="{v}" r="2.5" fill="{colour}"><title>{esc(key)} '
                   f"{y:.4g}</title></circle>" for (u, v), (_, y) in zip(xy, pts)]
-        marks.append(f'<text x="{left + 95 * i}" y="{height - 4}" fill="{colour}">'
+        marks.append(f'<text x="{8 + 100 * i}" y="{height - 4}" fill="{colour}">'
                      f"{esc(key)}</text>")
     return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
             f'font-family="sans-serif" font-size="11">{"".join(marks)}</svg>')
