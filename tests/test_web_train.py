@@ -183,6 +183,8 @@ def test_events_stream_rows_as_a_terminal_run_appends_them(app, tiny_run, tmp_pa
             epochs = [d["epoch"] for e, d in got if e == "epoch"]
             assert rows == [1, 2, 3] and epochs == [1, 2]  # tiny_run's two epochs
             assert got[-1] == ("end", {"status": "finished"})
+            filters = [d for e, d in got if e == "filters"]  # no snapshots: the checkpoint's
+            assert filters[0]["layer"] == "features.conv1" and filters[0]["shape"] == [6, 1, 5, 5]
     finally:
         lock.release()
         srv.should_exit = True

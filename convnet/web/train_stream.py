@@ -6,7 +6,8 @@ sends what is new since it last looked:
     event: row       a line of RUNDIR/live.jsonl (step, epoch, training loss and accuracy)
     event: epoch     a line of RUNDIR/metrics.jsonl (train/test loss and accuracy per epoch)
     event: view      a page-started run's filters and probe probabilities (``training.Job``)
-    event: filters   a terminal run's latest first-layer filters (its newest snapshot)
+    event: filters   a terminal run's latest first-layer filters (its newest snapshot, else
+                     its checkpoint's)
     event: status    running, paused, finished, failed or stopped (+ the error line)
     event: reset     a resume rewrote the files: forget the rows, they come again
     event: end       the run is over and everything was sent; the stream closes
@@ -27,10 +28,13 @@ import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import torch
+from safetensors import SafetensorError, safe_open
+
 from ..errors import ConvnetError
-from ..runs import read_manifest
-from ..runs.files import LIVE, LOCK, METRICS, SNAPSHOTS, fcntl
-from ..runs.snapshots import load_snapshots
+from ..runs import build_model, read_manifest
+from ..runs.files import LIVE, LOCK, METRICS, SNAPSHOTS, WEIGHTS, fcntl
+from ..runs.snapshots import first_conv, load_snapshots
 
 POLL_S = 0.25  # how often a stream looks at the files: curves move 4 times a second
 DONE = ("finished", "failed", "stopped")
@@ -90,6 +94,7 @@ class Watcher:
         self.rundir, self.job, self.status_of = rundir, job, status_of
         self.tails = {"row": Tail(rundir / LIVE), "epoch": Tail(rundir / METRICS)}
         self.views_seen, self.snap_mtime, self.status = 0, None, None
+        self.first: str | None = None  # the first learned convolution's name
 
     def news(self) -> tuple[list[str], bool]:
         """The events due now, and whether the run is over (after them)."""
@@ -118,23 +123,32 @@ class Watcher:
         return [sse("view", v) for v in views]
 
     def snapshot(self) -> list[str]:
-        """A terminal run's newest filters, when its snapshots file changed."""
-        path = self.rundir / SNAPSHOTS
+        """A terminal run's newest filters when they change: its newest snapshot
+        (``--snapshots``), else its checkpoint's (once an epoch)."""
+        snapped = (self.rundir / SNAPSHOTS).is_file()
+        path = self.rundir / (SNAPSHOTS if snapped else WEIGHTS)
         try:
             mtime = path.stat().st_mtime_ns
-        except FileNotFoundError:
-            return []
-        if mtime == self.snap_mtime:
+            if mtime == self.snap_mtime:
+                return []
+            step, layer, weight = self.newest_snapshot() if snapped else self.checkpoint()
+        except (ConvnetError, OSError, SafetensorError, KeyError):  # being replaced: next time
             return []
         self.snap_mtime = mtime
-        try:
-            snaps = load_snapshots(self.rundir)
-        except ConvnetError:  # replaced while read: next time
-            return []
-        w = snaps.weights[-1][:MAX_FILTERS]
-        return [sse("filters", {"step": snaps.steps[-1], "layer": snaps.layer,
-                                "shape": list(snaps.weights[-1].shape),
-                                "weights": w.numpy().round(4).tolist()})]
+        return [sse("filters", {"step": step, "layer": layer, "shape": list(weight.shape),
+                                "weights": weight[:MAX_FILTERS].numpy().round(4).tolist()})]
+
+    def newest_snapshot(self) -> tuple[int, str, torch.Tensor]:
+        snaps = load_snapshots(self.rundir)
+        return snaps.steps[-1], snaps.layer, snaps.weights[-1]
+
+    def checkpoint(self) -> tuple[int | None, str, torch.Tensor]:
+        """The first learned convolution's weight in model.safetensors (its name: the model
+        rebuilt once from run.json); the step is unknown (the rows tell the epoch)."""
+        if self.first is None:
+            self.first = first_conv(build_model(read_manifest(self.rundir)["model"]))[0]
+        with safe_open(str(self.rundir / WEIGHTS), "pt") as f:
+            return None, self.first, f.get_tensor(f"{self.first}.weight").float()
 
 
 async def events(rundir: Path, job, status_of: Callable[[dict], str]) -> AsyncIterator[str]:

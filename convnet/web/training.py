@@ -37,6 +37,7 @@ from ..registry import check_model_or_spec, list_models
 from ..runs import read_manifest
 from ..runs.files import MANIFEST
 from ..runs.snapshots import first_conv, load_snapshots
+from ..viz.draw import png_uri
 from ..viz.evolution import strip_columns
 from .train_stream import being_written, events
 
@@ -81,6 +82,9 @@ class Job:
         self.views: list[dict] = []
         self.probe = run.data.test.x[:1]  # (1, C, H, W), the first test image, normalised
         self.probe_label = int(run.data.test.y[0])
+        mean, std = (torch.tensor(run.data.info[k]).view(-1, 1, 1) for k in ("mean", "std"))
+        pixels = (self.probe[0].float().cpu() * std + mean).clamp(0, 1) * 255  # (C, H, W)
+        self.probe_image = png_uri(pixels.round().to(torch.uint8).numpy(), scale=3)
         self.on_row(run, {"step": 0, "epoch": 0.0})  # the random initialisation
 
     def wait(self) -> None:
@@ -153,6 +157,12 @@ def run_status(path: Path, job: Job | None, manifest: dict) -> str:
     return "stopped" if status == "running" else status
 
 
+def probe_of(job: Job | None) -> dict:
+    """The probe image of a page job (a PNG data URI) and its true class; None for others."""
+    return {"probe_label": job.probe_label if job else None,
+            "probe_image": job.probe_image if job else None}
+
+
 def data_dir_of(request: Request) -> str | None:
     return request.app.state.data_dir
 
@@ -195,7 +205,7 @@ def api_train_runs(request: Request) -> list[dict]:
                     "dataset": m["dataset"].get("name"), "epochs": m["config"].get("epochs"),
                     "status": run_status(path, jobs.get(path.name), m),
                     "classes": m["dataset"].get("classes"), "page": path.name in jobs,
-                    "probe_label": jobs[path.name].probe_label if path.name in jobs else None})
+                    **probe_of(jobs.get(path.name))})
     return out
 
 

@@ -35,7 +35,7 @@ function build() {
       <div><h3>first-layer filters <span id="train-step" class="note"></span></h3>
         <canvas id="train-filters" width="8" height="8"></canvas></div>
       <div><h3>probe image <span id="train-truth" class="note"></span></h3>
-        <div id="train-probe" class="bars"></div></div>
+        <div class="row"><img id="train-probe-image" alt="" hidden><div id="train-probe" class="bars"></div></div></div>
     </div>
     <h3>filter evolution, random init to the end
       <button id="train-play">play</button>
@@ -105,7 +105,8 @@ function curvesLater() {
 // Filters (F, C_in, k, k) as a grid of k x k tiles: red positive, blue negative, white 0, on
 // one scale (max |w| of this set); an RGB first layer in colour (grey 0).
 function drawFilters(canvas, weights, top) {
-  const f = weights.length, cin = weights[0].length, k = weights[0][0].length, s = 6;
+  const f = weights.length, cin = weights[0].length, k = weights[0][0].length;
+  const s = Math.max(3, Math.round(48 / k));  // a 5x5 filter: 10 px a weight
   const cols = Math.min(f, 8), rows = Math.ceil(f / cols), side = k * s + 4;
   canvas.width = cols * side; canvas.height = rows * side;
   const ctx = canvas.getContext("2d");
@@ -128,7 +129,7 @@ function drawFilters(canvas, weights, top) {
 function showView(v) {
   if (v.weights) {
     drawFilters($("#train-filters"), v.weights);
-    $("#train-step").textContent = `${v.layer}, step ${v.step}`;
+    $("#train-step").textContent = `${v.layer}, ` + (v.step != null ? `step ${v.step}` : "last checkpoint");
     drawn("filters", v.step);
   }
   if (v.probabilities && T.run) {
@@ -191,6 +192,8 @@ function watch(run) {
   drawCurves();  // empty axes
   T.lastDraw = -1e9;  // the first row is drawn at once
   $("#train-truth").textContent = run.probe_label != null ? `(true class: ${run.classes[run.probe_label]})` : "(runs started here only)";
+  $("#train-probe-image").hidden = !run.probe_image;
+  if (run.probe_image) $("#train-probe-image").src = run.probe_image;
   setHTML($("#train-probe"));
   const es = T.source = new EventSource(`/api/train/${encodeURIComponent(run.id)}/events`);
   const on = (name, f) => es.addEventListener(name, (e) => f(JSON.parse(e.data)));
@@ -200,15 +203,17 @@ function watch(run) {
   on("view", showView);
   on("filters", showView);
   on("status", (d) => { setStatus(d); if (d.status !== "running") loadSnapshots(run.id); });
-  on("end", (d) => { es.close(); setStatus(d); loadSnapshots(run.id); });
+  on("end", (d) => { es.close(); setStatus(d); loadSnapshots(run.id); refresh(null, run.id); });
 }
 
-async function refresh(select) {
+// The run list; ``select``: choose that run and watch it; ``keep``: only show it as chosen.
+async function refresh(select, keep) {
   const runs = await api("/api/train/runs");
   $("#train-runs").replaceChildren(el("option", runs.length ? "choose a run" : "no runs yet under ./runs"),
     ...runs.map((r) => { const o = el("option", `${r.id} (${r.model}, ${r.status})`); o.value = r.id; return o; }));
   T.list = runs;
   if (select) { $("#train-runs").value = select; watch(runs.find((r) => r.id === select)); }
+  else if (keep) $("#train-runs").value = keep;
 }
 
 async function start() {
