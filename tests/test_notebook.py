@@ -3,6 +3,7 @@ examples/tour.ipynb runs from top to bottom with the outputs the tutorials give.
 
 import json
 import re
+import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -121,8 +122,12 @@ def test_a_prediction_escapes_class_names():
 
 # ----------------------------------------------------------------------------- pictures
 
-def test_show_puts_every_picture_inline(run, digit, tmp_path):
-    shown = show(run.path, str(digit), tmp_path / "shown")
+def test_show_puts_every_picture_inline(run, digit, tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # convnet.show's default folder
+    shown = convnet.show(run, str(digit))  # a run object, as fit returns it
+    assert all(Path(f).parent.parent == tmp_path for f in shown.files)
+    assert shown.to_json() == show(run.path, str(digit), tmp_path / "again").to_json() | {
+        "files": shown.files}
     page = shown._repr_html_()
     images = list(well_formed(page).iter("img"))
     assert len(images) == len(shown.files) == 10
