@@ -51,15 +51,15 @@ export function buildOverview() {
   paintOverview();
 }
 
-// The layers a layer reads: its source, or the two operands of a residual sum.
-function sources(meta) { return meta.source ? [meta.source] : meta.operands || []; }
+// The layers a layer reads: its source, the two operands of a residual sum, or joined parts.
+function sources(meta) { return meta.source ? [meta.source] : meta.operands || meta.parts || []; }
 
 // Which source nodes feed which nodes: map to same map, a connection table, or all to all.
 function links(col, src) {
   const out = [], n = col.ys.length, m = src.ys.length, table = col.meta.table;
   for (let b = 0; b < n; b++) {
     for (let a = 0; a < m; a++) {
-      const same = SAME_CHANNEL.has(col.meta.kind) || !col.meta.source;  // a residual sum: map by map
+      const same = SAME_CHANNEL.has(col.meta.kind) || Boolean(col.meta.operands);  // a sum: map by map
       if (same ? a === b : !table || (table[b] && table[b][a])) out.push([a, b]);
     }
   }
