@@ -138,9 +138,8 @@ def machine() -> str:
 
 
 def main() -> int:
-    from playwright.sync_api import sync_playwright
-
     import torch
+    from playwright.sync_api import sync_playwright
 
     args = ARGS.parse_args()
     if args.threads is None:

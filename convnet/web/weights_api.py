@@ -16,8 +16,14 @@ from pydantic import BaseModel, Field
 
 from ..data.preprocess import REDUCING_GAP
 from ..explain import parse_matrix, tidy
-from ..viz.filters import (MAX_COLS, MAX_ROWS, MIN_SIMILARITY, colour_filter, conv_weight,
-                           kernel_match)
+from ..viz.filters import (
+    MAX_COLS,
+    MAX_ROWS,
+    MIN_SIMILARITY,
+    colour_filter,
+    conv_weight,
+    kernel_match,
+)
 from ..viz.kernels import CLASSIC_KERNELS, apply_kernel
 from .encoding import b64, encode
 from .images import decode_image
