@@ -102,7 +102,7 @@ def init_weights(model: Network, init: str, classes: list[str]) -> dict:
     check_same_model(init, manifest["model"], model)
     theirs, ours = source.state_dict(), model.state_dict()
     if theirs.keys() != ours.keys():
-        extra = sorted(theirs.keys() ^ ours.keys())[0]
+        extra = min(theirs.keys() ^ ours.keys())
         raise RunError(f"--init {init}: another architecture ({extra} is in only one of the "
                        "two models); --init needs the same one")
     new_classes = list(manifest["dataset"]["classes"]) != list(classes)

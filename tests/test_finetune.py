@@ -127,8 +127,8 @@ def test_a_resumed_frozen_run_stays_frozen(tiny_run, grey, tmp_path):
 
 @pytest.mark.parametrize("argv, code, message", [
     (["resnet20", "--init", "{run}"], 7,
-     "--init {run}: that run trained lenet5, this one trains resnet20; --init needs the same "
-     "architecture (train lenet5, or leave out --init)"),
+     ("--init {run}: that run trained lenet5, this one trains resnet20; --init needs the same "
+      "architecture (train lenet5, or leave out --init)")),
     (["lenet5", "--freeze", "features"], 1,
      "--freeze features keeps the weights another run learned: give --init RUNDIR (that run)"),
     (["lenet5", "--init", "{nowhere}"], 7, "--init {nowhere}: not a run directory (no run.json)"),

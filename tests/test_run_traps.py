@@ -71,7 +71,7 @@ def test_every_loader_takes_the_chosen_weights_and_says_so(val_run, image, capsy
 
 
 def test_a_run_without_a_validation_split_uses_its_last_epoch(tiny_run):
-    model, manifest = runs.load_model(tiny_run)
+    _, manifest = runs.load_model(tiny_run)
     assert manifest["weights"] == {"file": "model.safetensors", "epoch": 2}
 
 
