@@ -231,8 +231,9 @@ def test_browser_starts_a_training_and_sees_it_learn(browser, app):  # noqa: F81
         page.fill("#train-model", "lenet5")
         page.fill("#train-epochs", "2")
         page.click("#train-start")
-        page.wait_for_function("window.__drawn.some((d) => d.what === 'evolution')",
-                               timeout=120_000)  # the end: the evolution strip is drawn
+        page.wait_for_function("window.__drawn.some((d) => d.what === 'evolution') && "
+                               "window.__drawn.some((d) => d.what === 'curves' && d.count === 10)",
+                               timeout=120_000)  # the end: the strip and the last row drawn
         drawn = page.evaluate("window.__drawn")
         curves = [d for d in drawn if d["what"] == "curves"]
         filters = [d for d in drawn if d["what"] == "filters"]

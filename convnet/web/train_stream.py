@@ -38,7 +38,7 @@ from ..runs.snapshots import first_conv, load_snapshots
 
 POLL_S = 0.25  # how often a stream looks at the files: curves move 4 times a second
 DONE = ("finished", "failed", "stopped")
-MAX_FILTERS = 16  # as training.MAX_FILTERS: filters sent per view
+MAX_FILTERS = 16  # first-layer filters sent per view: two rows of the page's grid
 
 
 def sse(event: str, data) -> str:

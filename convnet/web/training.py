@@ -39,12 +39,11 @@ from ..runs.files import MANIFEST
 from ..runs.snapshots import first_conv, load_snapshots
 from ..viz.draw import png_uri
 from ..viz.evolution import strip_columns
-from .train_stream import being_written, events
+from .train_stream import MAX_FILTERS, being_written, events
 
 RUNS = Path("runs")  # where ``convnet train`` puts a run without --out (train.new_rundir)
 MAX_EPOCHS = 20  # "a short training": the page is for watching, the terminal for long runs
 MAX_JOBS = 2  # page trainings at once (running or paused); each takes the CPU's cores
-MAX_FILTERS = 16  # first-layer filters sent per view
 MAX_VIEWS = 400  # views kept per job for late viewers; older ones are thinned, 1 in 2
 ROWS = 100  # live rows (and views) for a whole page training, unless "every" says otherwise
 MAX_FRAMES = 60  # snapshots sent for the page's animation (the first and last always)
@@ -79,7 +78,8 @@ class Job:
         self.go = threading.Event()
         self.go.set()
         self.lock = threading.Lock()
-        self.views: list[dict] = []
+        self.views: list[tuple[int, dict]] = []  # (number, view): numbers count on when thinned
+        self.made = 0  # views made so far
         self.probe = run.data.test.x[:1]  # (1, C, H, W), the first test image, normalised
         self.probe_label = int(run.data.test.y[0])
         mean, std = (torch.tensor(run.data.info[k]).view(-1, 1, 1) for k in ("mean", "std"))
@@ -110,14 +110,15 @@ class Job:
             view.update(layer=name, shape=list(conv.weight.shape),
                         weights=np.round(w.numpy(), 4).tolist())
         with self.lock:
-            self.views.append(view)
+            self.made += 1
+            self.views.append((self.made, view))
             if len(self.views) > MAX_VIEWS:  # keep the first, thin the rest
                 self.views = self.views[:1] + self.views[2::2]
 
     def views_since(self, seen: int) -> tuple[list[dict], int]:
-        """The views after the first ``seen`` (a thinned list restarts the count)."""
+        """The views made after the first ``seen`` that are still kept, and the count made."""
         with self.lock:
-            return self.views[seen:], len(self.views)
+            return [v for n, v in self.views if n > seen], self.made
 
     def train(self) -> None:
         from .. import train
