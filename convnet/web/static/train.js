@@ -247,6 +247,8 @@ async function setup() {
   $("#train-runs").onchange = (e) => { const r = T.list.find((x) => x.id === e.target.value); if (r) watch(r); };
   $("#train-pause").onclick = pause;
   $("#train-play").onclick = play;
+  // opening the tab lists the runs again (a terminal may have started one meanwhile)
+  document.querySelector("#tabs button[data-tab=train]").addEventListener("click", () => refresh(null, T.run && T.run.id));
   $("#train-frame").oninput = (e) => showFrame(Number(e.target.value));
   await refresh();
 }
