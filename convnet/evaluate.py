@@ -11,7 +11,7 @@ import torch
 from .data import load_dataset
 from .data.loader import fit_to_model, normalize
 from .errors import ConvnetError, DataError
-from .runs import atomic_write, eval_mode, load_model, weights_note
+from .runs import BEST, atomic_write, eval_mode, load_model, weights_note
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
@@ -62,7 +62,8 @@ class Evaluation:
         how = " (each image and its mirror image, probabilities averaged)" if self.flip else ""
         lines = [f"{self.dataset}: accuracy {self.accuracy:.2%} on {self.confusion.sum():,} "
                  f"images{how}",
-                 *([weights_note(self.weights)] if self.weights else []),
+                 *([weights_note(self.weights)] if self.weights and self.weights["file"] == BEST
+                   else []),  # not the last epoch's: say so
                  "", f"{'class':<{width}}  precision  recall  support"]
         for r in self.per_class():
             lines.append(f"{r['class']:<{width}}  {r['precision']:9.2%}  {r['recall']:6.2%}  "

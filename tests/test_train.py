@@ -121,9 +121,10 @@ def test_a_bad_loss_through_the_python_api_fails_before_run_json_is_written(tiny
 
 
 def test_every_choice_is_accepted():
+    needs = {"freeze": {"init": "runs/r"}}  # --freeze keeps another run's weights
     for name, values in CHOICES.items():
         for value in values:
-            check_config(TrainConfig(**{name: value}))
+            check_config(TrainConfig(**{name: value, **needs.get(name, {})}))
 
 
 def test_start_resolves_a_new_config_and_leaves_the_callers_alone(tiny_data, tmp_path):

@@ -33,8 +33,8 @@ def cmd_predict(args) -> int:
     predictor = Predictor.open(args.rundir, backend=args.backend)
     loaded = getattr(predictor, "weights", None)  # a run's (an .onnx file has none)
     weights = {"weights": loaded["file"]} if loaded else {}
-    if weights and not args.json:
-        print(weights_note(loaded), file=sys.stderr)  # the best or the last epoch's
+    if weights and weights["weights"] == "best.safetensors" and not args.json:
+        print(weights_note(loaded), file=sys.stderr)  # not the last epoch's: say so
     rows, code = [], 0
     for path, got in predictor.predict_files(find_images(args.images), args.top, args.invert):
         if isinstance(got, ConvnetError):
