@@ -6,8 +6,8 @@ Each row is scaled to its own largest |w| over all its columns (grey is 0 in col
 RdBu), so a filter's growth from small random weights is visible, not only its shape.
 
 Example:
-    >>> strip_columns(5, 3), strip_columns(100, 4)
-    ([0, 1, 2, 3, 4], [0, 33, 66, 99])
+    >>> strip_columns(5, 8), strip_columns(5, 3), strip_columns(100, 4)
+    ([0, 1, 2, 3, 4], [0, 2, 4], [0, 33, 66, 99])
 """
 
 from __future__ import annotations
