@@ -355,11 +355,12 @@ def train_epochs(run: Run, numpy_engine: NumpyTrainer | None,
             lr = learning_rate(cfg, epoch * steps + i, total)
             loss, logits = (numpy_engine.step(x, y, lr) if numpy_engine
                             else torch_step(cfg, run.forward, opt, x, y, lr, weight))
-            watch.step(epoch * steps + i + 1, loss, logits, y)
+            batch_loss, batch_correct = loss * len(y), (logits.argmax(dim=1) == y).sum()
+            watch.step(epoch * steps + i + 1, batch_loss, batch_correct, len(y))
             if (i + 1) % check_every == 0 and not math.isfinite(distributed.total(loss)[0]):
                 diverged(run, epoch, i, loss.item())
-            loss_sum += loss * len(y)
-            correct += (logits.argmax(dim=1) == y).sum()
+            loss_sum += batch_loss
+            correct += batch_correct
             if (i + 1) % 50 == 0:
                 bar.set_postfix(loss=f"{loss_sum.item() / min(n, (i + 1) * bs):.4f}")
         seconds += time.perf_counter() - t0

@@ -73,14 +73,15 @@ class Watch:
         if self.active:
             self._trim(done)
 
-    def step(self, step: int, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor):
-        """After update number ``step`` (1-based, counted from the start of the run)."""
+    def step(self, step: int, loss_sum: torch.Tensor, correct: torch.Tensor, count: int):
+        """After update number ``step`` (1-based, counted from the start of the run), whose batch
+        of ``count`` images had summed loss ``loss_sum`` and ``correct`` right answers (the
+        loop's own tensors: nothing is recomputed or synced here unless a row is due)."""
         if not self.active:
             return
-        correct = (logits.argmax(dim=1) == y).sum()
-        self.loss = loss * len(y) if self.loss is None else self.loss + loss * len(y)
+        self.loss = loss_sum if self.loss is None else self.loss + loss_sum
         self.correct = correct if self.correct is None else self.correct + correct
-        self.seen += len(y)
+        self.seen += count
         if self.snapshots and self.snapshots.wants(step):
             if self.numpy:  # the NumPy engine holds the weights until it syncs them back
                 self.numpy.sync()
