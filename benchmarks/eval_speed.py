@@ -6,7 +6,7 @@
 ``eager`` is what the per-epoch test pass did before (torch, fp32, eval mode, batches of 200 in
 the training layout); ``convnet`` is ``evaluate.split_scores``, what ``train``'s test pass,
 ``evaluate`` and ``report`` run now (the model exported to onnxruntime on its current weights,
-checked against torch, then batches of 500; the export is inside the timed figure, as it is
+checked against torch, then batches of 128; the export is inside the timed figure, as it is
 paid once per epoch); ``inference`` is ``Predictor.probabilities`` on the same images (what
 ``predict`` runs), batches of 256. The weights are a fresh seeded initialisation and the
 images standard-normal: speed does not depend on either. Each figure is the best of ``--rounds``,

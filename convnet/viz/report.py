@@ -39,7 +39,8 @@ from tqdm.auto import tqdm
 
 from ..data.loader import fit_to_model
 from ..errors import ConvnetError
-from ..evaluate import Evaluation, confusion_matrix, plot_confusion, prepared_split, split_scores
+from ..evaluate import (BATCH, Evaluation, confusion_matrix, plot_confusion, prepared_split,
+                        split_scores)
 from ..predict import top_k
 from ..runs import atomic_write, load_model, read_metrics
 from ..summary import summarize
@@ -131,7 +132,8 @@ def _table(head: list[str], rows: list[list], text_cols: tuple[int, ...] = ()) -
     return "\n".join(out) + "</table>"
 
 
-def load_test_set(model, manifest: dict, data_dir: str | None, batch: int = 1000) -> ScoredSplit:
+def load_test_set(model, manifest: dict, data_dir: str | None, batch: int = BATCH
+                  ) -> ScoredSplit:
     """The run's own test split, prepared exactly as ``evaluate`` prepares it, and its scores."""
     data, x = prepared_split(model, manifest, data_dir=data_dir)
     probs = split_scores(model, x, batch=batch)[0].float().softmax(dim=1).numpy()  # (N, K)
