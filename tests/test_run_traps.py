@@ -70,6 +70,18 @@ def test_every_loader_takes_the_chosen_weights_and_says_so(val_run, image, capsy
     assert "weights: best.safetensors (epoch 1" in capsys.readouterr().out
 
 
+def test_serve_says_which_weights_it_loaded(val_run, tiny_run):
+    from fastapi.testclient import TestClient
+
+    from convnet.web.app import create_app
+
+    client = TestClient(create_app([str(val_run), str(tiny_run)]),
+                        base_url="http://localhost")  # the Host header is checked
+    served = {r["path"]: r["weights"] for r in client.get("/api/runs").json()}
+    assert served[str(val_run)] == {"file": "best.safetensors", "epoch": 1}
+    assert served[str(tiny_run)]["file"] == "model.safetensors"
+
+
 def test_a_run_without_a_validation_split_uses_its_last_epoch(tiny_run):
     _, manifest = runs.load_model(tiny_run)
     assert manifest["weights"] == {"file": "model.safetensors", "epoch": 2}

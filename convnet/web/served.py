@@ -42,6 +42,7 @@ class Served:
                 "input_shape": list(m.input_shape), "classes": self.predictor.classes,
                 "dataset": ds.get("name"), "framing": self.predictor.framing,
                 "test_accuracy": self.manifest.get("final", {}).get("test_accuracy"),
+                "weights": getattr(self.predictor, "weights", None),  # best or last epoch's
                 "layers": [info.to_json() for info in self.graph.values()]}
 
     def decode(self, data: str):

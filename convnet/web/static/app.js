@@ -72,7 +72,8 @@ async function chooseRun(id) {
   state.acts = null; state.hover = null;
   const r = state.run;
   $("#run-info").textContent = `${r.model} · ${r.input_shape.join("×")} · ${r.classes.length} classes` +
-    (r.dataset ? ` · ${r.dataset}` : "") + (r.test_accuracy != null ? ` · test accuracy ${(100 * r.test_accuracy).toFixed(2)} %` : "");
+    (r.dataset ? ` · ${r.dataset}` : "") + (r.test_accuracy != null ? ` · test accuracy ${(100 * r.test_accuracy).toFixed(2)} %` : "") +
+    (r.weights && r.weights.file === "best.safetensors" ? ` · weights of epoch ${r.weights.epoch}, chosen on the validation split` : "");
   buildLayers();
   buildOverview();
   if (state.source) {  // the chosen test image stays, for comparing runs; its index does not
