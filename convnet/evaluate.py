@@ -11,6 +11,7 @@ import torch
 from .data import load_dataset
 from .data.loader import fit_to_model, normalize
 from .errors import ConvnetError, DataError
+from .export import logits_session
 from .runs import BEST, atomic_write, eval_mode, load_model, weights_note
 
 
@@ -121,8 +122,6 @@ def split_scores(model, x: torch.Tensor, flip: bool = False, batch: int = BATCH
     (exported and checked against torch first, ~0.3-0.7 s, repaid by a 1.6-2x faster pass over
     10,000 images, docs/performance.md); on a GPU, or a module that does not export, torch.
     """
-    from .export import logits_session
-
     onnx_session = logits_session(model) if x.device.type == "cpu" else None
     logits = batched_logits(model, x, batch, onnx_session)
     if not flip:

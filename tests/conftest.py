@@ -84,6 +84,30 @@ def mnist_run(real_data, tmp_path_factory) -> Path:
     return out
 
 
+def cli(capsys, *argv) -> tuple[int, str, str]:
+    """(exit code, stdout, stderr) of ``convnet ARGV``; argparse errors exit via SystemExit."""
+    from convnet.cli import main
+
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Torch on one thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``):
+    on a busy 2-core machine a spinning pool costs 5x the CPU."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def fit_until_first_epoch(run, monkeypatch) -> None:
     """``train.fit(run)`` that dies (KeyboardInterrupt) right after epoch 1 is fully written."""
     from convnet import runs, train

@@ -22,20 +22,12 @@ from safetensors.torch import load_file
 
 from convnet import descent, runs, train
 from convnet.cli import build_parser, main
-from conftest import fit_until_first_epoch
+from conftest import cli, fit_until_first_epoch
 from convnet.registry import create_model
 
 LENET_SPEC = "conv6@5x5 relu maxpool2 fc10 softmax"
 
 
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``convnet ARGV``; argparse errors exit via SystemExit."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def fails(capsys, code: int, words: list[str], *argv) -> str:

@@ -52,13 +52,7 @@ def cifar_records(n: int, rng: np.random.Generator) -> bytes:
     return records.tobytes()  # (n, 3073)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Torch on one thread here: on a busy 2-core machine a spinning pool costs 5x the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from fake_runs import CIFAR_NAMES, fake_run, write_cifar_test_split
 from torch import nn
 
 from convnet import kinds
-from convnet.cli import main
+from conftest import cli
 from convnet.registry import create_model, list_models, model_info
 from convnet.shapes import Field
 from convnet.viz import features as feat
@@ -26,13 +26,7 @@ from convnet.viz.capture import capture, named_layers, recording
 from convnet.viz.receptive import receptive_fields
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Torch on one thread: on a busy 2-core machine a spinning pool costs 5x the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ----------------------------------------------------------------------------- receptive field
@@ -163,14 +157,6 @@ SMALL = [n for n in list_models() if model_info(n).input_shape[1] <= 32]
 BIG = [n for n in list_models() if n not in SMALL]
 
 
-def cli(capsys, *argv) -> tuple[int, str, str]:
-    """(exit code, stdout, stderr) of ``convnet ARGV``."""
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

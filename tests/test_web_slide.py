@@ -8,7 +8,6 @@ of the maps, the bias), equals the layer's feature map captured in eval mode.
 
 import base64
 import math
-import shutil
 import warnings
 
 import numpy as np
@@ -16,7 +15,7 @@ import pytest
 import torch
 from fake_runs import fake_run
 from test_web import seven
-from test_web_browser import CHROMIUM_ARGS, draw_seven, need, serving
+from test_web_browser import browser, draw_seven, serving  # noqa: F401 - browser is a fixture
 
 from convnet.models import Network
 from convnet.models.registry import model_info
@@ -274,20 +273,6 @@ def test_settings_of_a_non_square_input_names_the_side():
 
 
 # ----------------------------------------------------------------------------- the page
-
-@pytest.fixture(scope="module")
-def browser():
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    need("playwright (pip)", sync_playwright is not None)
-    need("chromium (apt)", shutil.which("chromium") is not None)
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=shutil.which("chromium"), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
 
 @pytest.fixture(scope="module")
 def server(tiny_run):
