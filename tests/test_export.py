@@ -14,6 +14,11 @@ from safetensors.torch import load_file
 from convnet import export
 from convnet.cli import main
 from convnet.errors import RunError
+from convnet.classifier import Classifier
+from convnet.evaluate import split_scores
+from convnet.models.registry import model_info
+from convnet.registry import create_model, list_models
+from convnet.runs import eval_mode as runs_eval_mode
 from convnet.runs import load_model
 
 
@@ -165,3 +170,57 @@ def test_from_manifest_refuses_another_format(tiny_run, tmp_path, capsys):
     (old / "run.json").write_text(json.dumps({**manifest, "format": "convnet-run/0"}))
     assert main(["train", "--from-manifest", str(old / "run.json"), "--quiet"]) == 7
     assert "convnet-run/0" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------- evaluation's inference path
+
+SMALL_MODELS = [n for n in list_models() if model_info(n).input_shape[1] <= 32]
+
+
+@pytest.mark.parametrize("name", SMALL_MODELS)
+def test_evaluation_runs_every_model_through_onnxruntime_with_torchs_numbers(name):
+    # what each epoch's test pass, evaluate and report compute (evaluate.split_scores), on the
+    # model's own input shape: digits for the 1-channel models, colour images for the rest
+    torch.manual_seed(0)
+    model = create_model(name).train()  # a training-mode model, as the loop hands it over
+    x = torch.randn(40, *model.input_shape)
+    assert export.logits_session(model) is not None, name  # really the onnxruntime path
+    logits, flips = split_scores(model, x, flip=True, batch=16)
+    assert model.training  # the caller's mode is left alone
+    with runs_eval_mode(model), torch.inference_mode():
+        want = model.logits(x)
+        want_flips = want.softmax(dim=1) + model.logits(x.flip(3)).softmax(dim=1)
+    torch.testing.assert_close(logits, want, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(flips, want_flips, rtol=1e-4, atol=1e-4)
+
+
+class Unexportable(torch.nn.Module):
+    """Maps (N, 1, 32, 32) images to 10 logits through a Python loop over a numpy call: the
+    ONNX tracer cannot follow it, so evaluation must fall back to torch."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc = torch.nn.Linear(32 * 32, 10)
+
+    def forward(self, x):
+        flat = torch.from_numpy(np.ascontiguousarray(x.detach().numpy().reshape(len(x), -1)))
+        return self.fc(flat)
+
+
+def test_a_module_that_does_not_export_is_evaluated_by_torch():
+    model = Classifier(Unexportable(), (1, 32, 32))
+    x = torch.randn(8, 1, 32, 32)
+    logits, _ = split_scores(model, x)
+    with torch.inference_mode():
+        torch.testing.assert_close(logits, model.logits(x))
+
+
+def test_weights_that_make_nan_are_not_trusted_to_onnxruntime():
+    # a diverged model: the parity check sees NaN and refuses the session; torch's NaN logits
+    # are what evaluation reports (train stops on a NaN loss before it gets here)
+    model = create_model("lenet5")
+    with torch.no_grad():
+        model.head.fc3.bias.fill_(float("nan"))
+    assert export.logits_session(model) is None
+    logits, _ = split_scores(model, torch.randn(4, 1, 32, 32))
+    assert torch.isnan(logits).all()
