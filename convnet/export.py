@@ -52,7 +52,7 @@ class Probabilities(torch.nn.Module):
         self.training = False  # this module only; model.eval() would change the caller's model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logits = self.model(x)  # (N, C, H, W) -> (N, K)
+        logits = self.model.logits(x)  # (N, C, H, W) -> (N, K)
         return logits.softmax(dim=1) if self.softmax else logits
 
 
@@ -135,18 +135,15 @@ class Sessions:
         self.large = session(source, threads=max(1, torch.get_num_threads()))
 
     def probabilities(self, batch: np.ndarray) -> np.ndarray:
-        """(N, C, H, W) prepared inputs -> (N, K) probabilities (the graph's only output: the
-        logits for a graph compiled with ``output="logits"``)."""
+        """(N, C, H, W) prepared inputs -> (N, K) probabilities."""
         x = np.ascontiguousarray(batch, dtype=np.float32)
         run = self.small if len(x) <= self.SMALL else self.large
-        return run.run(None, {"image": x})[0]
+        return run.run(["probabilities"], {"image": x})[0]
 
 
 def compile_onnx(model: torch.nn.Module, props: dict[str, str] | None = None,
-                 x: np.ndarray | None = None, output: str = "probabilities"
-                 ) -> tuple[bytes, float]:
-    """``model`` as ONNX bytes, checked against torch on ``x``: (bytes, max abs difference of
-    the probabilities, also for an ``output="logits"`` graph).
+                 x: np.ndarray | None = None) -> tuple[bytes, float]:
+    """``model`` as ONNX bytes, checked against torch on ``x``: (bytes, max abs difference).
 
     Both sides run in eval mode (batch norm on running statistics, no dropout), and ``model``
     leaves with the training flags it came with. ``x`` defaults to ``PARITY_SAMPLES``
@@ -156,8 +153,8 @@ def compile_onnx(model: torch.nn.Module, props: dict[str, str] | None = None,
         ExportError: the model cannot be exported, or the probabilities differ by more than
             ``TOLERANCE`` on the inputs.
     """
-    data = to_onnx_bytes(model, props or {}, output)
-    return data, check_parity(model, session(data), x, output)
+    data = to_onnx_bytes(model, props or {})
+    return data, check_parity(model, session(data), x)
 
 
 def check_parity(model: torch.nn.Module, onnx_session, x: np.ndarray | None = None,
