@@ -5,9 +5,12 @@ import numpy as np
 import pytest
 import torch
 
-from convnet import create_model, runs
+from convnet import create_model, kinds, runs
+from convnet.descent import make_optimizer
 from convnet.errors import ConvnetError, ExportError
+from convnet.models.network import Network, max_first
 from convnet.predict import Predictor
+from convnet.registry import list_models, model_info
 from convnet.train import TrainConfig, fit, start
 
 
@@ -84,3 +87,58 @@ def test_auto_falls_back_to_torch_when_the_model_does_not_convert(monkeypatch):
         predictor("onnxruntime").probabilities(x)
     with pytest.raises(ConvnetError, match="backend must be"):
         predictor("tensorrt")
+
+
+SMALL = [n for n in list_models() if model_info(n).input_shape[1] <= 32]
+
+
+@pytest.mark.parametrize("name", SMALL)
+@pytest.mark.parametrize("layout", ["nchw", "channels_last"])
+def test_max_pool_first_gives_the_same_logits_and_gradients_bit_for_bit(name, layout, one_thread):
+    """Training runs each max pool before the ReLU in front of it; nothing may change."""
+    torch.manual_seed(0)
+    net = create_model(name)
+    shape = model_info(name).input_shape
+    x = torch.randn(6, *shape)
+    x[:, :, :4] = 0.0  # a blank band: windows of equal values, where a pool must pick the same
+    if layout == "channels_last":
+        net, x = net.to(memory_format=torch.channels_last), x.contiguous(
+            memory_format=torch.channels_last)
+    results = []
+    for forward in (net.logits, net.train_logits):
+        torch.manual_seed(1)  # dropout draws the same masks both times
+        net.zero_grad()
+        logits = forward(x)
+        torch.nn.functional.cross_entropy(logits, torch.arange(6) % logits.shape[1]).backward()
+        results.append((logits.detach(), {n: p.grad.clone() for n, p in net.named_parameters()
+                                             if p.requires_grad}))
+    (a, grads_a), (b, grads_b) = results
+    assert torch.equal(a, b)
+    for n in grads_a:
+        assert torch.equal(grads_a[n], grads_b[n]), n
+
+
+def test_max_first_moves_pools_only_past_relu():
+    net = Network.from_spec("conv4@3x3/p1 relu maxpool2 conv4@3x3/p1 tanh maxpool2 "
+                            "conv4@3x3/p1 relu avgpool2 fc10", (1, 32, 32))
+    order = [kinds.of(m).name for m in max_first(net.features)]
+    assert order == ["conv", "maxpool", "relu", "conv", "tanh", "maxpool", "conv", "relu",
+                     "avgpool"]
+    assert [kinds.of(m).name for m in net.features][1:3] == ["relu", "maxpool"]  # unchanged
+
+
+def test_adam_is_the_fused_kernel_and_takes_the_reference_steps():
+    torch.manual_seed(0)
+    a, b = create_model("lenet5"), create_model("lenet5")
+    b.load_state_dict(a.state_dict())
+    fused = make_optimizer(TrainConfig(optimizer="adam", lr=1e-2, weight_decay=1e-4), a)
+    assert fused.defaults["fused"]
+    plain = torch.optim.Adam(b.parameters(), lr=1e-2, weight_decay=1e-4, foreach=False)
+    x, y = torch.randn(8, 1, 32, 32), torch.arange(8)
+    for _ in range(5):
+        for net, opt in ((a, fused), (b, plain)):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    for (n, p), q in zip(a.named_parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-5, atol=1e-6, msg=n)

@@ -43,6 +43,9 @@ class Kind:
     flattens = False  # maps are flattened before it (fc after a convolution)
     formula = "f(x)"  # what one unit computes, as the page's panel heads it
     reads_classes = False  # True: ``unit`` takes ``labels``, the class names (softmax)
+    # f(max(window)) == max(f(window)) bit for bit (f non-decreasing and exact in floats: ReLU),
+    # so training may run a max pool before it, on 4x fewer values (Network.train_logits).
+    commutes_with_max = False
 
     def __init__(self, name: str, *modules: type[nn.Module], numpy: str | None = None):
         self.name, self.modules, self.numpy = name, modules, numpy

@@ -30,12 +30,15 @@ class Elementwise(Kind):
         formula (str): f as the panel and ``explain`` write it, e.g. ``max(0, x)``.
         title (str): its name in a sentence (``ReLU``). Default: the kind's name.
         token (bool): whether the spec grammar has it. Default: True.
+        commutes_with_max (bool): see ``Kind.commutes_with_max``. Default: False.
     """
 
     def __init__(self, name: str, *modules: type[nn.Module], formula: str,
-                 numpy: str | None = None, title: str | None = None, token: bool = True):
+                 numpy: str | None = None, title: str | None = None, token: bool = True,
+                 commutes_with_max: bool = False):
         super().__init__(name, *modules, numpy=numpy)
         self.formula, self.title = formula, title or name
+        self.commutes_with_max = commutes_with_max
         if not token:
             self.form = None
 
@@ -127,7 +130,10 @@ class Dropout(Elementwise):
         return {"p": module.p}
 
 
-RELU = register(Elementwise("relu", L.ReLU, formula="max(0, x)", numpy="ReLU", title="ReLU"))
+# Only ReLU commutes with max exactly: tanh and sigmoid are monotone too, but their vectorised
+# float approximations need not be to the last bit, and training must equal the plain order's.
+RELU = register(Elementwise("relu", L.ReLU, formula="max(0, x)", numpy="ReLU", title="ReLU",
+                            commutes_with_max=True))
 TANH = register(Elementwise("tanh", L.Tanh, formula="tanh(x)", numpy="Tanh"))
 SIGMOID = register(Elementwise("sigmoid", L.Sigmoid, formula="1 / (1 + e^-x)", numpy="Sigmoid"))
 STANH = register(Elementwise("stanh", L.ScaledTanh, formula="1.7159 · tanh(2x / 3)",

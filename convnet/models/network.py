@@ -123,6 +123,19 @@ class Network(nn.Module):
             return self.scripted_logit_layers
         return logit_layers(self.head)
 
+    def train_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """``net(x)``, bit for bit, computed faster for training (``max_first``'s order).
+
+        Example:
+            >>> net = Network.from_spec("conv6@5x5 relu maxpool2 fc10", (1, 32, 32))
+            >>> x = torch.randn(2, 1, 32, 32)
+            >>> torch.equal(net.train_logits(x), net(x))
+            True
+        """
+        for layer in max_first(self.features):
+            x = layer(x)
+        return self.forward_head(x)
+
     @torch.jit.export
     def logits(self, x: torch.Tensor) -> torch.Tensor:
         """``net(x)``: the scores before the softmax (the name older code calls)."""
@@ -143,6 +156,25 @@ def logit_layers(head: nn.Sequential) -> int:
     """
     ends_in_softmax = len(head) > 0 and isinstance(head[-1], nn.Softmax)
     return len(head) - 1 if ends_in_softmax else len(head)
+
+
+def max_first(layers: nn.Sequential) -> list[nn.Module]:
+    """``layers`` with each max pool moved before the ReLU just before it: the same output and
+    gradients (relu(max(window)) == max(relu(window)) exactly), with the ReLU, forward and
+    backward, on a quarter of the values after a 2x2 pool. LeNet-5 trains 1.3-1.5x faster so
+    (docs/performance.md). The network itself keeps the tutorials' order, which its pictures show.
+
+    Example:
+        >>> net = Network.from_spec("conv6@5x5 relu maxpool2 conv16@5x5 relu", (1, 32, 32))
+        >>> [type(m).__name__ for m in max_first(net.features)]
+        ['Conv2d', 'MaxPool2d', 'ReLU', 'Conv2d', 'ReLU']
+    """
+    out = list(layers)
+    for i in range(len(out) - 1):
+        kind, after = kinds.of(out[i]), kinds.of(out[i + 1])
+        if kind is not None and kind.commutes_with_max and after is kinds.MAXPOOL:
+            out[i], out[i + 1] = out[i + 1], out[i]
+    return out
 
 
 def build_layers(specs: list[LayerSpec], input_shape: tuple[int, ...]
