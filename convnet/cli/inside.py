@@ -92,7 +92,9 @@ def cmd_serve(args) -> None:
     app = create_app(args.rundirs, args.data_dir, hosts)  # loads every run now (bad RUNDIR: exit 7)
     sock = bind(args.host, args.port)  # a port in use: one line, exit 1, nothing served
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"serving {len(args.rundirs)} run(s) on http://{shown}:{args.port}/ (Ctrl-C to stop); "
+    what = (f"{len(args.rundirs)} run(s)" if args.rundirs else "no run yet (the page opens on "
+            "its Train tab; runs under ./runs are served once they save a checkpoint)")
+    print(f"serving {what} on http://{shown}:{args.port}/ (Ctrl-C to stop); "
           f"answering Host {', '.join(sorted(hosts))}", file=sys.stderr)
     run(app, sock)
 
@@ -143,8 +145,9 @@ def add_commands(sub) -> None:
 
     p = command(sub, "serve", "draw a digit and watch every layer of your trained runs light "
                 "up, in the browser", cmd_serve)
-    p.add_argument("rundirs", nargs="+", metavar="RUNDIR", help="one or more run directories "
-                   "(the page has a run chooser)")
+    p.add_argument("rundirs", nargs="*", metavar="RUNDIR", help="run directories to serve "
+                   "(the page has a run chooser); none: start with no run, open the Train tab, "
+                   "and serve each run under ./runs once it saves a checkpoint")
     add_data(p, "the folder holding the runs' datasets, for the page's test images (default: "
              "each run's own, then $CONVNET_DATA; never downloaded)")
     p.add_argument("--port", type=port_number, default=8000, help="1..65535")

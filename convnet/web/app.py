@@ -26,6 +26,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 
 from . import detail_api, features_api, network_api, training, weights_api
+from .discover import Watch
 from .guard import LOCAL_HOSTS, Busy, protect
 from .served import load_runs
 
@@ -35,6 +36,9 @@ STATIC = Path(__file__).parent / "static"
 def create_app(rundirs: list[str | Path], data_dir: str | None = None,
                hosts: set[str] | None = None, busy: Busy | None = None) -> FastAPI:
     """The FastAPI app serving ``rundirs`` (loaded now: a bad run fails here, not on a click).
+
+    With no ``rundirs`` it serves no run at first: the page opens on its Train tab, and every
+    run under ./runs is served once it has saved a checkpoint (``discover``).
 
     Args:
         data_dir (str | None): where the runs' datasets are, for the gallery of test images.
@@ -48,6 +52,8 @@ def create_app(rundirs: list[str | Path], data_dir: str | None = None,
                          "time.", swagger_ui_parameters={"validatorUrl": None})  # no badge
     #   fetched from validator.swagger.io, which Swagger UI does for a spec not on localhost
     app.state.runs = load_runs(rundirs)  # what the routers read (served.get_run)
+    # runs trained meanwhile (discover): the page's own, and with no RUNDIR all of ./runs
+    app.state.watch = Watch(None if rundirs else training.RUNS)
     app.state.busy = busy or Busy()
     app.state.data_dir = data_dir
     protect(app, set(LOCAL_HOSTS) if hosts is None else hosts)

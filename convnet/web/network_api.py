@@ -1,6 +1,7 @@
 """The network tab's API: the runs, one image's prediction, its layers, one unit's arithmetic.
 
-    GET  /api/runs         the runs being served, each with its layers (kind, shape, source)
+    GET  /api/runs         the runs being served, each with its layers (kind, shape, source);
+                           runs that saved a checkpoint since the last call too (``discover``)
     POST /api/predict      an image -> class probabilities, first and second guess
     POST /api/activations  an image -> the layers the page draws, compact (per-map uint8 +
                            lo/hi), and every layer's per-map means (the overview)
@@ -19,6 +20,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import Field
 
 from ..viz.capture import capture
+from .discover import refresh_runs
 from .encoding import encode, overview, prediction, rgb_of, value_range
 from .layers import explain_unit
 from .served import ImageIn, Served, UnitIn, prepared
@@ -28,7 +30,7 @@ router = APIRouter()
 
 @router.get("/api/runs", summary="The runs being served, with their layers")
 def api_runs(request: Request) -> list[dict]:
-    return [r.to_json() for r in request.app.state.runs.values()]
+    return [r.to_json() for r in refresh_runs(request.app).values()]  # new runs too
 
 
 @router.post("/api/predict", summary="Class probabilities for one image")

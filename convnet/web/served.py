@@ -1,7 +1,8 @@
 """The runs ``convnet serve`` holds, and what every request about one of them reads first.
 
-A run is loaded once, when the app is created (a bad RUNDIR fails there, not on a click); a
-request names it by id (the directory's name) and sends an image, decoded no larger than the
+A run given on the command line is loaded once, when the app is created (a bad RUNDIR fails
+there, not on a click); runs trained meanwhile are loaded the same way by ``discover``. A
+request names a run by id (the directory's name) and sends an image, decoded no larger than the
 run's preprocessing needs and prepared as the network sees it.
 """
 
@@ -16,7 +17,6 @@ from fastapi import HTTPException, Request
 from pydantic import BaseModel, Field
 
 from ..data.preprocess import decode_keep
-from ..errors import RunError
 from ..predict import Predictor
 from .images import decode_image
 from .layers import LayerInfo, layer_graph
@@ -52,23 +52,35 @@ class Served:
 
 
 def load_runs(rundirs: list[str | Path]) -> dict[str, Served]:
-    """Load every run once; ids are directory names (``name-2`` ... when two share one)."""
-    from ..runs import read_manifest
-
+    """Load every run once; ids are directory names (``name-2`` ... when two share one).
+    No RUNDIR is no run: the page opens on its Train tab (``discover`` adds runs later)."""
     served: dict[str, Served] = {}
     for rundir in rundirs:
-        path = Path(rundir)
-        predictor = Predictor.from_run(path)
-        base, n = path.resolve().name or "run", 1
-        run_id = base
-        while run_id in served:
-            n += 1
-            run_id = f"{base}-{n}"
-        served[run_id] = Served(run_id, path, predictor, layer_graph(predictor.model),
-                                read_manifest(path))
-    if not served:
-        raise RunError("convnet serve: give at least one RUNDIR")
+        run_id = free_id(Path(rundir), served)
+        served[run_id] = load_run(Path(rundir), run_id)
     return served
+
+
+def free_id(path: Path, served: dict[str, Served]) -> str:
+    """The run's directory name, or ``name-2``, ``name-3`` ... when another run has it."""
+    base, n = path.resolve().name or "run", 1
+    run_id = base
+    while run_id in served:
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def load_run(path: Path, run_id: str) -> Served:
+    """One run as every tab reads it: its predictor, layer graph and manifest (RunError if bad)."""
+    from ..runs import read_manifest
+
+    predictor = Predictor.from_run(path)
+    return Served(run_id, path, predictor, layer_graph(predictor.model), read_manifest(path))
+
+
+NO_RUN = ("no trained run yet: start one on the Train tab, or run `convnet train lenet5` "
+          "(the page lists it once it has saved its first checkpoint)")
 
 
 class ImageIn(BaseModel):
@@ -87,10 +99,19 @@ class UnitIn(ImageIn):
 
 
 def get_run(request: Request, run_id: str) -> Served:
-    """The run a request names (``create_app`` keeps them in ``app.state.runs``); else a 404."""
+    """The run a request names (``create_app`` keeps them in ``app.state.runs``); else a 404.
+
+    A name not served yet may be a run that has just saved its first checkpoint: the runs are
+    looked for again once (``discover``) before the 404.
+    """
+    from .discover import refresh_runs  # discover loads runs with load_run, from here
+
     runs: dict[str, Served] = request.app.state.runs
     if run_id not in runs:
-        raise HTTPException(404, f"unknown run {run_id!r}; serving {', '.join(runs)}")
+        runs = refresh_runs(request.app)
+    if run_id not in runs:
+        raise HTTPException(404, f"unknown run {run_id!r}; serving {', '.join(runs)}" if runs
+                            else NO_RUN)
     return runs[run_id]
 
 

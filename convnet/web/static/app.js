@@ -1,7 +1,8 @@
 // convnet serve: the drawing pad, every layer of the chosen run, and the unit inspector.
 // Plain JavaScript modules, no build step: dom.js (elements, the escaping door to innerHTML),
 // format.js, api.js, state.js, paint.js, layers.js (the network tab), panel.js (the unit
-// inspector), pad.js, gallery.js (test images), filters.js (filters tab, kernel playground).
+// inspector), pad.js, gallery.js (test images), filters.js (filters tab, kernel playground),
+// norun.js (no trained run yet: the notes, the Train tab first).
 // The API is described in docs/web.md and at /docs.
 import {$, el} from "./dom.js";
 import {api} from "./api.js";
@@ -13,6 +14,7 @@ import {state} from "./state.js";
 import {setupLines} from "./lines.js";
 import {buildOverview, paintOverview} from "./overview.js";
 import {missing, onScrolled, wanted} from "./visible.js";
+import {showNoRun} from "./norun.js";
 import {refreshZoom} from "./zoom.js";
 
 // What to do on an empty pad: a digit run wants a drawing, a colour run a photo.
@@ -23,6 +25,7 @@ function ask() {
 
 // At most one request in flight; the latest drawing is sent as soon as it returns.
 async function update() {
+  if (!state.run) return;  // no trained run yet (norun.js)
   if (!state.source && padIsBlank()) { ask(); return; }  // nothing to classify yet
   if (state.inflight) { state.dirty = true; return; }
   const image = state.source || padImage(), invert = state.invert;
@@ -89,17 +92,43 @@ async function chooseRun(id) {
   else update();
 }
 
+// The run chooser's options: the runs served, the one shown chosen.
+function fillChooser() {
+  $("#run").replaceChildren(...(state.runs.length ? state.runs.map((r) => { const o = el("option", `${r.id} (${r.model})`); o.value = r.id; return o; })
+    : [el("option", "no trained run yet")]));
+  if (state.run) $("#run").value = state.run.id;
+}
+
+// The runs again (GET /api/runs serves runs that saved a checkpoint since: discover.py). The
+// first run to appear is shown; the run shown is shown again when its weights changed (another
+// epoch of a training under way). One call at a time; a call asked for meanwhile follows it.
+async function listRuns() {
+  if (listRuns.busy) { listRuns.again = true; return; }
+  listRuns.busy = true; listRuns.again = false;
+  try {
+    state.runs = await api("/api/runs");
+    const now = state.run && state.runs.find((r) => r.id === state.run.id);
+    const changed = now && JSON.stringify([now.weights, now.test_accuracy]) !== JSON.stringify([state.run.weights, state.run.test_accuracy]);
+    fillChooser();
+    if (!state.run && state.runs.length) { showNoRun(false); await chooseRun(state.runs[0].id); }
+    else if (changed) await chooseRun(now.id);
+  } finally {
+    listRuns.busy = false;
+    if (listRuns.again) listRuns().catch(say);
+  }
+}
+
 async function start() {
   clearPad();
   setupPad(useThePad, update);
   state.runs = await api("/api/runs");
-  $("#run").replaceChildren(...state.runs.map((r) => { const o = el("option", `${r.id} (${r.model})`); o.value = r.id; return o; }));
+  fillChooser();
   $("#run").onchange = (e) => chooseRun(e.target.value);
   $("#scale").onchange = () => { render(); refreshZoom(); };
   onScrolled(() => fill().catch((err) => { $("#status").textContent = err.message; }));
   let resizing = null;
   window.addEventListener("resize", () => {
-    clearTimeout(resizing); resizing = setTimeout(() => { resized(); buildOverview(); }, 150);
+    clearTimeout(resizing); resizing = setTimeout(() => { if (state.run) { resized(); buildOverview(); } }, 150);
   });
   setupLines();
   $("#invert").onchange = (e) => { state.invert = e.target.value === "" ? null : e.target.value === "true"; update(); };
@@ -111,8 +140,15 @@ async function start() {
     document.querySelectorAll("#tabs button, .tab").forEach((e) => e.classList.remove("active"));
     b.classList.add("active"); $(`#tab-${b.dataset.tab}`).classList.add("active");
     if (b.dataset.tab === "kernels") playground();
+    if (b.dataset.tab !== "train") listRuns().catch(say);  // a run trained meanwhile
   });
-  await chooseRun(state.runs[0].id);
+  // a checkpoint saved by a run the Train tab shows (train.js); without a run, every 5 s
+  document.addEventListener("run-saved", () => listRuns().catch(say));
+  setInterval(() => { if (!state.run) listRuns().catch(say); }, 5000);
+  if (state.runs.length) await chooseRun(state.runs[0].id);
+  else showNoRun(true);
 }
+
+function say(err) { $("#status").textContent = err.message; }
 
 start().catch((err) => { $("#status").textContent = err.message; });

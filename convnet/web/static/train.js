@@ -2,7 +2,8 @@
 // terminal too), live: loss and accuracy curves, the first layer's filters, one test image's
 // probabilities, pause/resume, and the filters' evolution from random init to the end.
 // Server side: convnet/web/training.py (API) and train_stream.py (server-sent events).
-// Each drawing dispatches a "train-drawn" event on document ({what, count}), for tests.
+// Each drawing dispatches a "train-drawn" event on document ({what, count}), for tests; each
+// epoch saved, a "run-saved" one ({run}), for the run chooser (app.js).
 import {$, el, html, setHTML} from "./dom.js";
 import {api} from "./api.js";
 
@@ -198,12 +199,18 @@ function watch(run) {
   const es = T.source = new EventSource(`/api/train/${encodeURIComponent(run.id)}/events`);
   const on = (name, f) => es.addEventListener(name, (e) => f(JSON.parse(e.data)));
   on("row", (r) => { T.rows.push(r); curvesLater(); });
-  on("epoch", (r) => { T.epochs.push(r); curvesLater(); });
+  on("epoch", (r) => { T.epochs.push(r); curvesLater(); saved(run); });
   on("reset", () => { T.rows = []; T.epochs = []; });
   on("view", showView);
   on("filters", showView);
   on("status", (d) => { setStatus(d); if (d.status !== "running") loadSnapshots(run.id); });
-  on("end", (d) => { es.close(); setStatus(d); loadSnapshots(run.id); refresh(null, run.id); });
+  on("end", (d) => { es.close(); setStatus(d); loadSnapshots(run.id); refresh(null, run.id); saved(run); });
+}
+
+// An epoch's checkpoint is on disk (train.fit saves it before the metrics row): app.js lists the
+// runs again, so the run chooser offers this run (and shows its newest weights).
+function saved(run) {
+  document.dispatchEvent(new CustomEvent("run-saved", {detail: {run: run.id}}));
 }
 
 // The run list; ``select``: choose that run and watch it; ``keep``: only show it as chosen.
