@@ -28,6 +28,9 @@ import sys
 
 import torch
 
+from convnet import create_model
+from convnet.summary import summarize
+
 ARGS = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 ARGS.add_argument("--data", default=os.environ.get("CONVNET_DATA"), help="dataset directory")
 ARGS.add_argument("--baseline-epochs", type=int, default=10,
@@ -101,6 +104,12 @@ def rows(args) -> tuple[list[dict], dict]:
     limit = measure("peak")
     out.append(row("machine peak bf16 / fp32 (GFLOP/s)", limit["bf16_gflops"],
                    limit["fp32_gflops"], note="2,048^3 matrix product, benchmarks.peak"))
+    # A training image costs about 3 forward passes of multiply-adds (forward, and the
+    # gradients of the inputs and of the weights), 2 FLOP each.
+    flop = 6 * summarize(create_model("lenet5")).total_mult_adds
+    out.append(row("LeNet-5 training, achieved GFLOP/s", flop * ours["images_per_second"] / 1e9,
+                   limit["fp32_gflops"], note=f"{flop / 1e6:.2f} MFLOP per image; the ratio is "
+                                              "the share of the fp32 peak"))
     if args.cifar_runs:
         cifar = measure("cifar_record", "--runs", *args.cifar_runs)
         out.append(row("CIFAR-10 mean accuracy, airbench94 (%)", 100 * cifar["mean_flip"], None,

@@ -60,7 +60,7 @@ def time_to_target(args) -> dict:
             "epochs": hit["epoch"] if hit else None, "final_accuracy": history[-1]["test_accuracy"],
             "total_seconds": history[-1]["seconds"],
             "images_per_second": images / history[-1]["seconds"],
-            "recipe": {k: getattr(cfg, k) for k in ("epochs", "batch_size", "lr", "optimizer",
+            "recipe": {k: getattr(run.cfg, k) for k in ("epochs", "batch_size", "lr", "optimizer",
                                                     "schedule", "label_smoothing", "shift",
                                                     "channels_last", "precision")},
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
