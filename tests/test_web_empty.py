@@ -82,7 +82,8 @@ def test_every_route_that_needs_a_run_says_there_is_none(client, method, path, a
     one_line(ask(client, method, path, args), 404, NO_RUN)
 
 
-def test_a_run_appears_under_runs_once_it_has_saved_a_checkpoint(client, tiny_run, tmp_path):
+def test_a_run_appears_under_runs_once_it_has_saved_a_checkpoint(client, tiny_run, tiny_data,
+                                                                  tmp_path):
     half = tmp_path / "runs" / "half"
     shutil.copytree(tiny_run, half)
     weights = half / WEIGHTS
@@ -97,10 +98,15 @@ def test_a_run_appears_under_runs_once_it_has_saved_a_checkpoint(client, tiny_ru
     assert client.get("/api/filters", params={"run": "half"}).status_code == 200
     one_line(client.get("/api/filters", params={"run": "nope"}), 404, "unknown run 'nope'; "
              "serving half")
-    # another epoch (`convnet train --resume`): the page gets the new weights
+    # another epoch (`convnet train --resume`): the page gets the new weights, and answers
+    # cached for the old ones are not given for the new
     assert client.get("/api/runs").json()[0]["weights"]["epoch"] == 2
+    before = client.get("/api/features", params={"run": "half"}).json()
     assert main(["train", "--resume", str(half), "--epochs", "3", "--quiet"]) == 0
     assert client.get("/api/runs").json()[0]["weights"]["epoch"] == 3
+    after = client.get("/api/features", params={"run": "half"}).json()
+    fresh = TestClient(create_app([half], data_dir=str(tiny_data)), base_url="http://localhost")
+    assert after == fresh.get("/api/features", params={"run": "half"}).json() != before
 
 
 def test_a_run_trained_on_the_page_is_served_as_its_rundir_would_be(client, tiny_data):
@@ -146,7 +152,8 @@ def test_serve_without_a_rundir(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(listen, "run", lambda app, sock: (served.update(app=app), sock.close()))
     assert main(["serve", "--port", str(free_port())]) == 0
     assert served["app"].state.runs == {}
-    assert "serving no run yet" in capsys.readouterr().err
+    assert "serving each run under ./runs once it has saved a checkpoint (no RUNDIR given" \
+        in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     assert "[RUNDIR ...]" in capsys.readouterr().out

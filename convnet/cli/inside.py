@@ -92,8 +92,9 @@ def cmd_serve(args) -> None:
     app = create_app(args.rundirs, args.data_dir, hosts)  # loads every run now (bad RUNDIR: exit 7)
     sock = bind(args.host, args.port)  # a port in use: one line, exit 1, nothing served
     shown = f"[{args.host}]" if ":" in args.host else args.host
-    what = (f"{len(args.rundirs)} run(s)" if args.rundirs else "no run yet (the page opens on "
-            "its Train tab; runs under ./runs are served once they save a checkpoint)")
+    what = (f"{len(args.rundirs)} run(s)" if args.rundirs else "each run under ./runs once it "
+            "has saved a checkpoint (no RUNDIR given; with none yet the page opens on its "
+            "Train tab)")
     print(f"serving {what} on http://{shown}:{args.port}/ (Ctrl-C to stop); "
           f"answering Host {', '.join(sorted(hosts))}", file=sys.stderr)
     run(app, sock)

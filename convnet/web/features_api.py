@@ -42,7 +42,7 @@ def api_features(request: Request, run: str = Query(description="a run id from G
     cache = getattr(request.app.state, "features", None)
     if cache is None:
         cache = request.app.state.features = {}
-    key = (served.id, layer, channels)
+    key = (served.id, served.serial, layer, channels)  # a run reloaded: its new weights
     if key not in cache:
         cache[key] = answer(request, served, layer, channels)
         while len(cache) > KEPT:  # the oldest answer goes first (dicts keep insertion order)

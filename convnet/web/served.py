@@ -8,6 +8,7 @@ run's preprocessing needs and prepared as the network sees it.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +35,8 @@ class Served:
     # capture() hooks the shared model: two requests at once would record each other's layers
     lock: threading.Lock = field(default_factory=threading.Lock)
     samples: dict | None = None  # the gallery, read on first request (a test split: ~1 s)
+    # which load this is: an answer cached under it is not this run's after a reload (discover)
+    serial: int = field(default_factory=itertools.count().__next__)
 
     def to_json(self) -> dict:
         m, ds = self.predictor.model, self.manifest.get("dataset", {})
