@@ -7,6 +7,7 @@ of the maps, the bias), equals the layer's feature map captured in eval mode.
 """
 
 import base64
+import itertools
 import math
 import warnings
 
@@ -17,6 +18,7 @@ from fake_runs import fake_run
 from test_web import seven
 from test_web_browser import browser, draw_seven, serving  # noqa: F401 - browser is a fixture
 
+from convnet.errors import SpecError
 from convnet.models import Network
 from convnet.models.registry import model_info
 from convnet.registry import create_model, list_models
@@ -230,10 +232,45 @@ def test_sandbox_numbers_match_shapes_py_over_many_settings(client):
                     assert got["params"]["value"] == conv_params(k, 6, f) == k * k * 6 * f + f
                     unread = (i + 2 * p - k) % s  # cells after the last window
                     assert got["height"]["fits"] == (unread == 0)
-                    assert got["ok"] == (unread <= p)  # only padding left unread is fine
-                    assert [q["what"] for q in got["problems"]] == ([] if unread <= p
-                                                                     else ["stride"])
-                    assert bool(got["notes"]) == (0 < unread <= p or s > k)
+                    read = set()  # the input rows some window reads, counted one by one
+                    for start in range(0, o * s, s):
+                        read |= {r - p for r in range(start, start + k) if 0 <= r - p < i}
+                    assert got["height"]["uncovered"] == i - len(read)
+                    assert got["ok"] and got["problems"] == []  # torch floors: a note
+                    lost = [n for n in got["notes"] if "never covered" in n]
+                    assert bool(got["notes"]) == (unread > 0 or s > k)
+                    assert bool(lost) == (unread > p or s > k)
+                    if unread > p:
+                        assert f"the last {unread - p} row" in lost[0]
+                    check_spec_verdict(got, f"conv{f}@{k}x{k}/s{s}/p{p}", (6, i, i))
+
+
+def check_spec_verdict(got: dict, token: str, shape: tuple[int, int, int]) -> None:
+    """The sandbox's "spec" verdict is what Network.from_spec does with ``token`` (and with the
+    sandbox's own token): the same refusal, word for word, or the same output."""
+    for text in (token, got["spec"]["token"]):
+        try:
+            net = Network.from_spec(f"{text} fc1", shape)
+        except SpecError as e:
+            assert not got["spec"]["ok"] and f"layer 1 {got['spec']['text']}" == str(e)
+            continue
+        built = list(net.features[0](torch.zeros(1, *shape)).shape[1:])
+        assert got["spec"]["ok"] and built == got["output"], (token, got["spec"])
+        assert got["spec"]["text"] == f"'{got['spec']['token']}' builds it: " + \
+            "x".join(map(str, built))
+
+
+def test_sandbox_valid_is_what_torch_builds():
+    """ok == PyTorch's conv2d takes the setting, and the output is torch's, over 144 settings."""
+    x = torch.zeros(1, 2, 9, 7)
+    for k, s, p in itertools.product(range(1, 13), range(1, 5), range(3)):
+        got = settings_of(2, 9, 7, kernel=k, stride=s, padding=p, filters=3, bias=True)
+        try:
+            shape = list(torch.nn.functional.conv2d(x, torch.zeros(3, 2, k, k), None, s, p).shape)
+        except RuntimeError:
+            shape = None
+        assert got["ok"] == (shape is not None), (k, s, p)
+        assert got["output"] == (shape[1:] if shape else None)
 
 
 def test_sandbox_flags_what_cannot_work(client):
@@ -242,12 +279,19 @@ def test_sandbox_flags_what_cannot_work(client):
     s = sandbox(client, run="tiny", layer="conv1", stride=3, kernel=5)  # (32 - 5)/3 + 1 = 10
     assert s["ok"]
     s = sandbox(client, run="tiny", layer="conv1", stride=2)  # (32 - 5)/2 + 1 = 14.5
-    assert not s["ok"] and s["height"]["exact"] == 14.5 and s["output"] == [6, 14, 14]
-    text = s["problems"][0]["text"]
-    assert "stride 2 does not fit" in text and "14.5" in text and "refuses it unpadded" in text
+    assert s["ok"] and s["height"]["exact"] == 14.5 and s["output"] == [6, 14, 14]  # floored
+    floored = ("(32 + 2·0 − 5)/2 + 1 = 14.5: torch floors it to 14, so the last 1 row and "
+               "column of the input is never covered")
+    assert s["notes"] == [floored]
+    assert s["height"]["uncovered"] == 1 and not s["spec"]["ok"]
+    assert s["spec"]["text"] == ("'conv6@5x5/s2': stride 2 does not tile the 32x32 input: "
+                                 "(32 - 5)/2 + 1 = 14.5; pad it or change the stride")
+    s = sandbox(client, run="tiny", layer="conv1", stride=2, padding=1)  # only padding unread
+    assert s["ok"] and s["spec"]["ok"] and s["height"]["uncovered"] == 0
     s = sandbox(client, run="tiny", layer="conv1", kernel=2, stride=3)  # (32 - 2)/3 + 1 = 11
-    gaps = "stride 3 > kernel 2: the windows skip 1 of every 3 rows and columns"
-    assert s["ok"] and s["output"] == [6, 11, 11] and s["notes"] == [gaps]
+    gaps = ("stride 3 > kernel 2: the windows skip 1 of every 3 rows and columns (10 of the 32 "
+            "input rows and columns never covered)")  # 32 = 11 windows of 2 + 10 gaps of 1
+    assert s["ok"] and s["output"] == [6, 11, 11] and s["notes"] == [gaps] and s["spec"]["ok"]
     s = sandbox(client, run="tiny", layer="conv1", kernel=40, padding=2)
     assert [q["what"] for q in s["problems"]] == ["kernel"] and s["output"] is None
     assert "larger than the padded input 32 + 2·2 = 36" in s["problems"][0]["text"]
@@ -267,9 +311,11 @@ def test_sandbox_bad_requests(client):
 
 def test_settings_of_a_non_square_input_names_the_side():
     s = settings_of(3, 30, 31, kernel=3, stride=2, padding=0, filters=8, bias=False)
-    flagged = [q["text"].split(":")[0] for q in s["problems"]]
-    assert flagged == ["stride 2 does not fit the height"]
+    assert s["ok"] and [n.split(", so ")[1] for n in s["notes"]] == [
+        "the last 1 row of the input is never covered"]  # (31 - 3)/2 fits the width
+    assert (s["height"]["uncovered"], s["width"]["uncovered"]) == (1, 0)
     assert s["output"] == [8, 14, 15] and s["params"]["numbers"] == "3·3·3·8 = 216"
+    assert s["spec"]["text"].startswith("'conv8@3x3/s2/nobias': stride 2 does not tile the 30x30")
 
 
 # ----------------------------------------------------------------------------- the page
@@ -330,17 +376,21 @@ def test_the_kernel_slides_and_the_output_map_fills_in(browser, server):
     assert errors_seen == []
 
 
-def test_the_sandbox_flags_an_invalid_stride(browser, server):
+def test_the_sandbox_notes_a_floored_stride_and_flags_a_large_kernel(browser, server):
     page, errors = open_tab(browser, server)
     page.wait_for_selector(".sandbox-ok", timeout=15_000)  # conv1 as built: 32 -> 28
     text = page.inner_text("#sandbox-out")
     assert "⌊(32 + 2·0 − 5)/1⌋ + 1 = 28" in text and "5·5·1·6 + 6 = 156" in text
-    page.fill("#sandbox-stride", "2")  # (32 - 5)/2 + 1 = 14.5
-    flag = page.wait_for_selector(".sandbox-problem[data-what=stride]")
-    assert "stride 2 does not fit" in flag.inner_text() and "14.5" in flag.inner_text()
-    assert page.locator(".sandbox-ok").count() == 0
+    assert page.get_attribute(".sandbox-spec", "data-ok") == "true"
+    page.fill("#sandbox-stride", "2")  # (32 - 5)/2 + 1 = 14.5: torch floors, the spec refuses
+    flag = page.wait_for_selector(".sandbox-spec[data-ok=false]")
+    assert "stride 2 does not tile" in flag.inner_text() and "14.5" in flag.inner_text()
+    text = page.inner_text("#sandbox-out")
+    assert "the last 1 row and column of the input is never covered" in text
+    assert page.locator(".sandbox-ok").count() == 1  # a legal layer: a note, not a flag
+    assert page.locator(".sandbox-problem").count() == 0
     page.fill("#sandbox-stride", "3")  # (32 - 5)/3 + 1 = 10
-    page.wait_for_selector(".sandbox-ok")
+    page.wait_for_selector(".sandbox-spec[data-ok=true]")
     assert "⌊(32 + 2·0 − 5)/3⌋ + 1 = 10" in page.inner_text("#sandbox-out")
     page.fill("#sandbox-filters", "20")
     page.wait_for_function("document.querySelector('#sandbox-out').innerText"

@@ -6,20 +6,27 @@ padding p and number of filters C_out; the page shows both formulas with the num
     o = floor((i + 2p - k) / s) + 1          (per side; ``shapes.conv_output_size``)
     params = k·k·C_in·C_out + C_out          (``shapes.conv_params``)
 
-and flags what cannot work: a kernel larger than the padded input, a stride whose windows do
-not fit the input a whole number of times ((i + 2p - k) / s not an integer: torch floors it
-and the last rows are never read; ``convnet``'s spec refuses it unpadded,
-``shapes.window_output_size``), sizes below 1 or padding below 0, a layer too large to build
-(``shapes.check_size``). Every number comes from ``convnet/shapes.py``, the one home of the
-formulas; this module only puts the learner's numbers in and words the flags.
+and gives two verdicts. "ok": PyTorch builds the layer, as the registered models build theirs;
+it fails only for a kernel larger than the padded input, sizes below 1 or padding below 0, or
+a layer too large to build (``shapes.check_size``). "spec": what ``Network.from_spec`` does
+with the same setting as a token (``conv16@5x5/s2/p1``): the same checks its builder runs,
+among them ``shapes.window_output_size``'s refusal of an unpadded stride that does not tile
+the input, which keeps a tutorial's spec from silently dropping pixels. A stride whose windows
+do not fit a whole number of times ((i + 2p - k) / s not an integer) is legal in torch, which
+floors it: a note says how many input rows and columns are never covered (ResNet-18/34/50's
+1x1 stride-2 shortcuts on 56x56 skip every other row, the last one included; airbench94's 2x2
+pooling of a 31x31 map drops the last row). Every number comes from ``convnet/shapes.py``, the
+one home of the formulas; this module only puts the learner's numbers in and words the verdicts.
 
 Example:
     >>> s = settings_of(6, 32, 32, kernel=5, stride=1, padding=0, filters=16, bias=True)
-    >>> s["height"]["numbers"], s["params"]["numbers"], s["ok"]
-    ('⌊(32 + 2·0 − 5)/1⌋ + 1 = 28', '5·5·6·16 + 16 = 2416', True)
-    >>> bad = settings_of(1, 32, 32, kernel=4, stride=3, padding=0, filters=6, bias=True)
-    >>> bad["ok"], [p["what"] for p in bad["problems"]], bad["height"]["exact"]
-    (False, ['stride'], 10.333333333333334)
+    >>> s["height"]["numbers"], s["params"]["numbers"], s["ok"], s["spec"]["ok"]
+    ('⌊(32 + 2·0 − 5)/1⌋ + 1 = 28', '5·5·6·16 + 16 = 2416', True, True)
+    >>> shortcut = settings_of(64, 56, 56, kernel=1, stride=2, padding=0, filters=128, bias=False)
+    >>> shortcut["ok"], shortcut["output"], shortcut["height"]["uncovered"]
+    (True, [128, 28, 28], 28)
+    >>> shortcut["spec"]["text"].split(": ")[1]
+    'stride 2 does not tile the 56x56 input'
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from .layers import LayerInfo, forward_with_inputs
 from .slide import conv_layer
 
 SIDES = ("height", "width")
+LINES = {"height": "row", "width": "column", "input": "row and column"}  # what a side loses
 
 
 def problem(what: str, message: str) -> dict:
@@ -41,20 +49,49 @@ def problem(what: str, message: str) -> dict:
     return {"what": what, "text": message}
 
 
+def lines(side: str, count: int) -> str:
+    """``count`` rows (height), columns (width) or rows and columns (a square input)."""
+    return f"{count} " + " and ".join(word + ("s" if count != 1 else "")
+                                      for word in LINES[side].split(" and "))
+
+
+def never_covered(size: int, kernel: int, stride: int, padding: int) -> int:
+    """Input cells along one axis that no window reads: the gaps of a stride larger than the
+    kernel and the cells after the last window that torch's floor drops.
+
+    Example:
+        >>> never_covered(56, 1, 2, 0)   # ResNet's 1x1 stride-2 shortcut: every other row
+        28
+        >>> never_covered(31, 2, 2, 0), never_covered(32, 3, 2, 1)   # the last row; none
+        (1, 0)
+    """
+    out = conv_output_size(size, kernel, stride, (padding, padding))
+
+    def covered_before(x: int) -> int:  # padded cells in [0, x) that one of the windows reads
+        if stride <= kernel:  # windows touch or overlap: one run from cell 0
+            return min(x, (out - 1) * stride + kernel)
+        whole = min(x // stride, out)  # windows ending before x (a stride apart, disjoint)
+        return whole * kernel + (min(x % stride, kernel) if x // stride < out else 0)
+
+    return size - (covered_before(padding + size) - covered_before(padding))
+
+
 def axis(size: int, kernel: int, stride: int, padding: int, side: str
          ) -> tuple[dict, list[dict], list[str]]:
     """One side's output length with its numbers, the flags it raises and its notes.
 
-    A stride that does not fit leaves the last ``(i + 2p - k) mod s`` padded cells unread:
-    flagged when input pixels are among them, only a note when they are all padding
-    (ResNet's stride-2 3x3 convolutions with p = 1 on even sizes).
+    A stride that does not fit leaves the last ``(i + 2p - k) mod s`` padded cells unread;
+    torch floors the length, so this is a note, not a flag: the input rows among those cells
+    (none when they are all padding: ResNet's stride-2 3x3 convolutions with p = 1 on even
+    sizes) and, for a stride larger than the kernel, the rows its gaps skip.
 
     Example:
-        >>> found, flags, _ = axis(33, 2, 2, 0, "height")
-        >>> found["numbers"], found["exact"], flags[0]["what"]
-        ('⌊(33 + 2·0 − 2)/2⌋ + 1 = 16', 16.5, 'stride')
-        >>> flags[0]["text"].split("; ")[0]
-        'stride 2 does not fit the height: (33 + 2·0 − 2)/2 + 1 = 16.5 is not a whole number'
+        >>> found, flags, notes = axis(33, 2, 2, 0, "height")
+        >>> found["numbers"], found["exact"], found["uncovered"], flags
+        ('⌊(33 + 2·0 − 2)/2⌋ + 1 = 16', 16.5, 1, [])
+        >>> notes
+        ['(33 + 2·0 − 2)/2 + 1 = 16.5: torch floors it to 16, so the last 1 row of the input \
+is never covered']
         >>> axis(32, 3, 2, 1, "input")[2]
         ['(32 + 2·1 − 3)/2 + 1 = 16.5: the last 1 cell of padding is never read, no input lost']
         >>> axis(3, 7, 1, 1, "width")[1][0]["text"]
@@ -63,37 +100,63 @@ def axis(size: int, kernel: int, stride: int, padding: int, side: str
     padded = size + 2 * padding
     numbers = f"⌊({size} + 2·{padding} − {kernel})/{stride}⌋ + 1"
     if kernel > padded:
-        return ({"numbers": numbers + " < 1", "exact": None, "value": None, "fits": False},
+        return ({"numbers": numbers + " < 1", "exact": None, "value": None, "fits": False,
+                 "uncovered": None},
                 [problem("kernel", f"kernel {kernel} is larger than the padded {side} "
                                    f"{size} + 2·{padding} = {padded}")], [])
     value = conv_output_size(size, kernel, stride, (padding, padding))
     exact = (padded - kernel) / stride + 1
+    uncovered = never_covered(size, kernel, stride, padding)
     found = {"numbers": f"{numbers} = {value}", "exact": exact, "value": value,
-             "fits": (padded - kernel) % stride == 0}
+             "fits": (padded - kernel) % stride == 0, "uncovered": uncovered}
     unread = (padded - kernel) % stride  # the cells after the last window, padding included
     fraction = f"({size} + 2·{padding} − {kernel})/{stride} + 1 = {exact:.4g}"
-    gaps = [(f"stride {stride} > kernel {kernel}: the windows skip {stride - kernel} of every "
-            f"{stride} rows and columns")] if stride > kernel else []  # a 1x1/s2 shortcut's
-    if found["fits"]:
-        return found, [], gaps
-    if unread <= padding:
+    notes = []
+    if 0 < unread <= padding:
         cells = f"{unread} cell{'s' if unread > 1 else ''}"
-        return found, [], [(f"{fraction}: the last {cells} of padding is never read, no input "
-                           "lost"), *gaps]
-    lost = unread - padding
-    message = (f"stride {stride} does not fit the {side}: {fraction} is not a whole number; "
-               f"torch rounds it down to {value} and never reads the last {lost} row"
-               f"{'s' if lost > 1 else ''} or column{'s' if lost > 1 else ''} of the input")
+        notes.append(f"{fraction}: the last {cells} of padding is never read, no input lost")
+    elif unread:
+        lost = unread - padding
+        notes.append(f"{fraction}: torch floors it to {value}, so the last {lines(side, lost)} "
+                     f"of the input {'is' if lost == 1 else 'are'} never covered")
+    if stride > kernel:  # a 1x1/s2 shortcut's
+        notes.append(f"stride {stride} > kernel {kernel}: the windows skip {stride - kernel} of "
+                     f"every {stride} rows and columns ({uncovered} of the {size} input "
+                     f"{LINES[side].split()[0]}s{'' if side != 'input' else ' and columns'} "
+                     "never covered)")
+    return found, [], notes
+
+
+def spec_verdict(c_in: int, h: int, w: int, kernel: int, stride: int, padding: int,
+                 filters: int, bias: bool) -> dict:
+    """What ``Network.from_spec`` does with this convolution as a token: the checks its
+    builder (``kinds.conv.Convolution.build``) runs before allocating, with its words.
+
+    Returns:
+        {"token", "ok", "text"}: the refusal's one line ("layer N" left out), or what it builds.
+
+    Example:
+        >>> spec_verdict(1, 32, 32, 5, 2, 0, 6, True)["text"]
+        "'conv6@5x5/s2': stride 2 does not tile the 32x32 input: (32 - 5)/2 + 1 = 14.5; \
+pad it or change the stride"
+        >>> spec_verdict(1, 32, 32, 5, 2, 1, 6, True)["text"]
+        "'conv6@5x5/s2/p1' builds it: 6x15x15"
+    """
+    token = (f"conv{filters}@{kernel}x{kernel}" + (f"/s{stride}" if stride != 1 else "")
+             + (f"/p{padding}" if padding else "") + ("" if bias else "/nobias"))
+    where = f"'{token}'"
     try:
-        window_output_size(size, kernel, stride, (padding, padding), "", "kernel")
-    except SpecError:
-        message += "; convnet's spec refuses it unpadded"
-    return found, [problem("stride", message)], gaps
+        out = (filters, *(window_output_size(size, kernel, stride, (padding, padding), where,
+                                             "kernel") for size in (h, w)))
+        check_size(where, conv_params(kernel, c_in, filters, bias), out, 0)
+    except SpecError as e:
+        return {"token": token, "ok": False, "text": str(e)}
+    return {"token": token, "ok": True, "text": f"{where} builds it: {'x'.join(map(str, out))}"}
 
 
 def settings_of(c_in: int, h: int, w: int, kernel: int, stride: int, padding: int,
                 filters: int, bias: bool, links: int | None = None) -> dict:
-    """Both formulas for one set of hyperparameters on a (c_in, h, w) input, with the flags.
+    """Both formulas for one set of hyperparameters on a (c_in, h, w) input, with the verdicts.
 
     Args:
         c_in (int): input maps each filter reads (C_in / groups).
@@ -101,9 +164,10 @@ def settings_of(c_in: int, h: int, w: int, kernel: int, stride: int, padding: in
 
     Returns:
         {"input", "kernel", "stride", "padding", "filters", "height"/"width": {"numbers",
-        "exact", "value", "fits"} (None when a setting below 1 makes them meaningless),
-        "output" [C_out, H_out, W_out] or None, "params": {"formula", "numbers", "value"},
-        "mult_adds", "problems": [{"what", "text"}], "notes": [lines], "ok"}.
+        "exact", "value", "fits", "uncovered"} (None when a setting below 1 makes them
+        meaningless), "output" [C_out, H_out, W_out] or None, "params": {"formula", "numbers",
+        "value"}, "mult_adds", "problems": [{"what", "text"}], "notes": [lines], "ok" (PyTorch
+        builds it: no problems), "spec" (``spec_verdict``; None beside a setting below 1)}.
     """
     problems = [problem(name, f"{name} must be at least {low}, got {value}")
                 for name, value, low in (("kernel", kernel, 1), ("stride", stride, 1),
@@ -112,9 +176,10 @@ def settings_of(c_in: int, h: int, w: int, kernel: int, stride: int, padding: in
     notes: list[str] = []
     found = {"input": [c_in, h, w], "kernel": kernel, "stride": stride, "padding": padding,
              "filters": filters, "height": None, "width": None, "output": None,
-             "params": None, "mult_adds": None}
+             "params": None, "mult_adds": None, "spec": None}
     if not problems:
-        for side, size in zip(SIDES, (h, w)):  # a square input's two flags are one
+        found["spec"] = spec_verdict(c_in, h, w, kernel, stride, padding, filters, bias)
+        for side, size in zip(SIDES, (h, w)):  # a square input's two notes are one
             found[side], flags, said = axis(size, kernel, stride, padding,
                                             side if h != w else "input")
             problems += [f for f in flags if f not in problems]

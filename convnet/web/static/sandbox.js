@@ -1,7 +1,9 @@
 // The shape and parameter sandbox (CNN Explainer's hyperparameter view) on the learner's own
 // convolution: change k, s, p and the number of filters and see o = ⌊(i + 2p − k)/s⌋ + 1 and
-// k·k·C_in·C_out + C_out with the numbers in, and what cannot work flagged. The numbers come
-// from GET /api/sandbox (convnet/web/sandbox.py, which uses convnet/shapes.py), never from here.
+// k·k·C_in·C_out + C_out with the numbers in, what cannot work flagged, and two verdicts: PyTorch
+// builds the layer (a stride that does not fit is floored: a note counts the input rows never
+// covered) and what Network.from_spec does with it as a spec token. The numbers come from
+// GET /api/sandbox (convnet/web/sandbox.py, which uses convnet/shapes.py), never from here.
 import {$, html, setHTML} from "./dom.js";
 import {api} from "./api.js";
 import {state} from "./state.js";
@@ -45,12 +47,13 @@ async function ask() {
 function render(s) {
   const [c, h, w] = s.input, sides = h === w ? [["o", s.height]] : [["o_h", s.height], ["o_w", s.width]];
   const out = s.output ? html`output <b>${s.output.join(" × ")}</b> · ${s.mult_adds.toLocaleString("en")} multiply-adds per image` : "no output";
-  const own = s.own, stride = s.problems.some((p) => p.what === "stride");
+  const own = s.own, spec = s.spec;
   setHTML($("#sandbox-out"), html`<div class="note">${s.layer} reads ${c} map${c > 1 ? "s" : ""} of ${h}×${w} (i = ${h === w ? h : `${h}, ${w}`});`,
     html` its own settings: k ${own.kernel}, s ${own.stride}, p ${own.padding}, ${own.filters} filters</div>`,
     html`${sides.map(([name, a]) => html`<div class="eq">${name} = ⌊(i + 2p − k)/s⌋ + 1 = ${a ? a.numbers : "—"}${
-      a && a.exact !== null && !a.fits ? html` <span class="${stride ? "sandbox-bad" : "note"}">(exactly ${+a.exact.toFixed(4)})</span>` : ""}</div>`)}`,
+      a && a.exact !== null && !a.fits ? html` <span class="note">(exactly ${+a.exact.toFixed(4)}, floored)</span>` : ""}</div>`)}`,
     html`<div class="eq">params = ${s.params ? html`${s.params.formula} = ${s.params.numbers}` : "—"}</div><div>${out}</div>`,
     html`${s.problems.map((p) => html`<div class="sandbox-problem" data-what="${p.what}">✗ ${p.text}</div>`)}`,
-    html`${s.ok ? html`<div class="sandbox-ok">✓ these settings fit</div>` : ""}${s.notes.map((n) => html`<div class="note">${n}</div>`)}`);
+    html`${s.ok ? html`<div class="sandbox-ok">✓ these settings fit: PyTorch builds this layer</div>` : ""}${s.notes.map((n) => html`<div class="note">${n}</div>`)}`,
+    html`${spec ? html`<div class="sandbox-spec ${spec.ok ? "" : "sandbox-bad"}" data-ok="${spec.ok}">Network.from_spec: ${spec.ok ? "✓" : "✗"} ${spec.text}</div>` : ""}`);
 }
