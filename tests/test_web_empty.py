@@ -77,6 +77,13 @@ def test_the_page_and_the_run_free_routes_answer(client):
     assert r.status_code == 200, r.text  # the kernel playground needs no run
 
 
+def test_runs_that_is_not_a_folder_is_no_runs(client, tmp_path):
+    (tmp_path / "runs").write_text("not a folder")
+    r = client.get("/api/runs")
+    assert r.status_code == 200 and r.json() == []
+    one_line(client.get("/api/filters", params={"run": "runs"}), 404, NO_RUN)
+
+
 @pytest.mark.parametrize("method, path, args", NEEDS_A_RUN, ids=[p for _, p, _ in NEEDS_A_RUN])
 def test_every_route_that_needs_a_run_says_there_is_none(client, method, path, args):
     one_line(ask(client, method, path, args), 404, NO_RUN)

@@ -56,10 +56,14 @@ def candidates(app: FastAPI, watch: Watch) -> list[Path]:
     """The page's trainings, then (watching ./runs) its folders, newest first."""
     jobs = getattr(app.state, "train_jobs", {})  # training.jobs_of makes it on the first start
     paths = [job.run.rundir for job in list(jobs.values())]
-    if watch.folder is not None and watch.folder.is_dir():
-        found = [p for p in watch.folder.iterdir() if (p / MANIFEST).is_file()]
-        paths += sorted(found, key=lambda p: (p / MANIFEST).stat().st_mtime, reverse=True)
-    return paths
+    if watch.folder is None:
+        return paths
+    try:  # a folder deleted or unreadable meanwhile is a folder without runs, not an error
+        found = {p: (p / MANIFEST).stat().st_mtime for p in watch.folder.iterdir()
+                 if (p / MANIFEST).is_file()}
+    except OSError:
+        return paths
+    return paths + sorted(found, key=found.get, reverse=True)
 
 
 def refresh_runs(app: FastAPI) -> dict[str, Served]:
