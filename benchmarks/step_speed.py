@@ -9,6 +9,12 @@ with fused Adam, channels-last). One step = logits, cross-entropy, backward, upd
 random images (the speed does not depend on the pixel values). The rows alternate round by
 round, so that they see the same machine load; each figure is the median round, and every
 ratio is against the first row of the same run.
+
+Every row keeps freed memory for the next step, as ``convnet train`` does (convnet/allocator.py),
+unless ``--memory glibc`` leaves malloc's defaults: that setting is process-wide, so its worth is
+measured by running the command both ways, in turn:
+
+    for i in 1 2 3; do python -m benchmarks.step_speed --memory glibc; python -m benchmarks.step_speed; done
 """
 
 import argparse
@@ -19,6 +25,7 @@ import time
 import torch
 
 from convnet import create_model
+from convnet.allocator import keep_freed_memory
 from convnet.registry import model_info
 from convnet.train import TrainConfig, torch_step
 
@@ -36,6 +43,9 @@ ARGS.add_argument("--model", default="lenet5")
 ARGS.add_argument("--batch", type=int, nargs="+", default=[128])
 ARGS.add_argument("--rounds", type=int, default=5)
 ARGS.add_argument("--seconds", type=float, default=1.5, help="length of one timed round")
+ARGS.add_argument("--memory", choices=["keep", "glibc"], default="keep",
+                  help="keep: freed memory stays for the next step (convnet train's setting); "
+                       "glibc: malloc's defaults")
 ARGS.add_argument("--json", action="store_true")
 
 
@@ -73,15 +83,18 @@ def measure(name: str, batch: int, rounds: int, seconds: float) -> dict[str, flo
 
 def main() -> None:
     args = ARGS.parse_args()
+    if args.memory == "keep":
+        keep_freed_memory()
     results = {b: measure(args.model, b, args.rounds, args.seconds) for b in args.batch}
     if args.json:
         print(json.dumps({"model": args.model, "threads": torch.get_num_threads(),
+                          "memory": args.memory,
                           "images_per_second": results}))
         return
     for batch, rows in results.items():
         base = next(iter(rows.values()))
-        print(f"{args.model}, batch {batch}, {torch.get_num_threads()} threads (median of "
-              f"{args.rounds} rounds):")
+        print(f"{args.model}, batch {batch}, {torch.get_num_threads()} threads, memory "
+              f"{args.memory} (median of {args.rounds} rounds):")
         for row, value in rows.items():
             print(f"  {row:38s} {value:9,.0f} images/s  {value / base:5.2f}x")
 

@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from . import distributed, finetune, logs, recipes, runs, validation
+from .allocator import keep_freed_memory
 from .classifier import as_classifier, describe, given_model
 from .config import TrainConfig, check_config
 from .data.loader import random_flip, random_shift
@@ -261,6 +262,7 @@ def fit(run: Run) -> dict:
     (``validation.final``: rank 0) after writing run.json; the run's lock is released at the
     end, also after an error or Ctrl-C."""
     threads = torch.get_num_threads()
+    keep_freed_memory()  # each step reuses the last one's memory: no page faults (allocator.py)
     board = (logs.TensorBoard(run.cfg.tensorboard, run.start_epoch)
              if run.cfg.tensorboard and run.rank == 0 else None)
     try:

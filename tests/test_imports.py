@@ -17,7 +17,7 @@ import graphlib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "convnet"
-RANK = {"errors": 0, "shapes": 0, "version": 0, "notebook": 0, "data": 1, "layers": 2,
+RANK = {"errors": 0, "shapes": 0, "version": 0, "notebook": 0, "allocator": 0, "data": 1, "layers": 2,
         "kinds": 2.3, "spec": 2.6, "summary": 2.8, "models": 3, "numpy_engine": 4, "recipes": 4,
         "runs": 5, "config": 5, "distributed": 5,
         "registry": 6, "validation": 6, "logs": 6, "splits": 6, "classifier": 6, "finetune": 6,
