@@ -1,13 +1,13 @@
 """Keep freed memory for the next training step instead of handing it back to the system.
 
-glibc's malloc serves a large block (from 128 KB, a threshold that rises with use) with a fresh
-``mmap`` and unmaps it when freed, and it trims the top of its heap past another threshold. A
-training step frees and allocates the same activation and gradient blocks again and again, so
-with those defaults every step writes to new pages and the kernel faults each one in and zeroes
-it: 480-900 minor page faults per LeNet-5 step at batch 128 on the development machine, 0-2
-with both thresholds raised (``benchmarks.step_speed``'s numbers are in docs/performance.md).
-Intel's PyTorch performance guide gets the same effect by preloading jemalloc or tcmalloc; this
-needs no other allocator.
+glibc's malloc serves a large block (from 128 KB, a threshold that rises with use, up to 32 MB)
+with a fresh ``mmap`` and unmaps it when freed, and it trims the top of its heap past another
+threshold. A training step frees and allocates the same activation and gradient blocks again and
+again, so with those defaults every step writes to new pages and the kernel faults each one in
+and zeroes it. Measured on the development machine, per step: LeNet-5 at batch 128, about 550
+minor page faults with the defaults, 0-20 with these settings; airbench94 at batch 512 (blocks
+over 32 MB), 64,000 and 84 (docs/performance.md). Intel's PyTorch performance guide gets the same
+effect by preloading jemalloc or tcmalloc; this needs no other allocator.
 
 The setting is process-wide and stays: the process keeps up to ``TRIM`` bytes of freed memory
 for reuse (its resident size no longer shrinks after a step), which is what a training process
@@ -20,13 +20,14 @@ import ctypes
 import ctypes.util
 import sys
 
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
-MMAP = 32 * 1024 * 1024  # glibc's ceiling for M_MMAP_THRESHOLD on 64-bit: blocks up to 32 MB
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc's <malloc.h>
 TRIM = 1024 * 1024 * 1024  # keep up to 1 GB of freed heap before giving any back
 
 
 def keep_freed_memory() -> bool:
-    """Raise glibc's mmap and trim thresholds (above); False where there is no glibc malloc.
+    """Serve every block from the heap (no ``mmap`` of its own, so that blocks of any size are
+    reused: a threshold stops at 32 MB) and raise the trim threshold; False where there is no
+    glibc malloc. A thread's arena that cannot grow falls back to the main heap, as glibc does.
 
     Example:
         >>> keep_freed_memory() in (True, False)
@@ -39,4 +40,4 @@ def keep_freed_memory() -> bool:
     except (OSError, AttributeError):  # no libc by that name, or one without mallopt (musl)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_MMAP_THRESHOLD, MMAP)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM))
+    return bool(mallopt(M_MMAP_MAX, 0)) and bool(mallopt(M_TRIM_THRESHOLD, TRIM))
