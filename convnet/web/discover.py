@@ -24,8 +24,6 @@ from ..errors import ConvnetError
 from ..runs.files import BEST, MANIFEST, WEIGHTS
 from .served import Served, free_id, load_run
 
-_lock = threading.Lock()  # two refreshes at once would load a run twice
-
 
 @dataclass
 class Watch:
@@ -34,6 +32,8 @@ class Watch:
     folder: Path | None  # ./runs when serve was given no RUNDIR; None: the page's runs only
     seen: dict[Path, tuple] = field(default_factory=dict)  # resolved dir -> its files' stamps
     ids: dict[Path, str] = field(default_factory=dict)  # resolved dir -> its id, once loaded
+    lock: threading.Lock = field(default_factory=threading.Lock)  # one look at a time: two
+    #   at once would load a run twice
 
 
 def stamps(path: Path) -> tuple | None:
@@ -74,7 +74,7 @@ def refresh_runs(app: FastAPI) -> dict[str, Served]:
     again when its files change.
     """
     watch: Watch = app.state.watch
-    with _lock:
+    with watch.lock:
         runs = dict(app.state.runs)
         given = {r.path.resolve() for r in runs.values()} - set(watch.ids)
         for path in candidates(app, watch):
