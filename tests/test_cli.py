@@ -517,3 +517,24 @@ def test_debug_flag_before_or_after_the_command_reraises():
                  ["summary", "conv6@9x9 fc10", "--input-shape", "1x5x5", "--debug"]):
         with pytest.raises(SpecError):
             main(argv)
+
+
+def test_every_command_has_json_and_help():
+    """The house rule, over the whole command tree: every command takes --json (and --help)."""
+    import argparse
+
+    from convnet.cli import build_parser
+
+    def leaves(parser, path=()):
+        subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subs:
+            yield " ".join(path), parser
+        for action in subs:
+            for name, sub in action.choices.items():
+                yield from leaves(sub, path + (name,))
+
+    commands = dict(leaves(build_parser()))
+    assert {"train", "serve", "predict", "explain conv"} <= commands.keys()
+    for name, parser in commands.items():
+        options = {o for a in parser._actions for o in a.option_strings}
+        assert {"--json", "--help"} <= options, name

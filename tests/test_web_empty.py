@@ -4,8 +4,10 @@ run-free routes answer, every route that needs a run says so in one line of JSON
 it has saved a checkpoint, with the numbers a server started on that RUNDIR gives.
 Trainings here are lenet5 on the 600-image tiny dataset, one epoch of 10 updates: seconds."""
 
+import json
 import shutil
 import socket
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -164,6 +166,20 @@ def test_serve_without_a_rundir(tmp_path, monkeypatch, capsys):
     with pytest.raises(SystemExit):
         main(["serve", "--help"])
     assert "[RUNDIR ...]" in capsys.readouterr().out
+
+
+def test_serve_json_says_where_and_what_in_one_line(tiny_run, tmp_path, monkeypatch, capsys):
+    from convnet.web import listen
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(listen, "run", lambda app, sock: sock.close())
+    port = free_port()
+    assert main(["serve", str(tiny_run), "--port", str(port), "--json"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1
+    said = json.loads(out[0])
+    assert said["url"] == f"http://127.0.0.1:{port}/"
+    assert said["runs"] == [Path(tiny_run).name] and "localhost" in said["hosts"]
 
 
 # ----------------------------------------------------------------------------- in a browser

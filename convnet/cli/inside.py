@@ -92,10 +92,14 @@ def cmd_serve(args) -> None:
     app = create_app(args.rundirs, args.data_dir, hosts)  # loads every run now (bad RUNDIR: exit 7)
     sock = bind(args.host, args.port)  # a port in use: one line, exit 1, nothing served
     shown = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{shown}:{args.port}/"
+    if args.json:  # one line a script can read before the server blocks (flushed: a pipe)
+        print(json.dumps({"url": url, "runs": sorted(app.state.runs), "hosts": sorted(hosts)}),
+              flush=True)
     what = (f"{len(args.rundirs)} run(s)" if args.rundirs else "each run under ./runs once it "
             "has saved a checkpoint (no RUNDIR given; with none yet the page opens on its "
             "Train tab)")
-    print(f"serving {what} on http://{shown}:{args.port}/ (Ctrl-C to stop); "
+    print(f"serving {what} on {url} (Ctrl-C to stop); "
           f"answering Host {', '.join(sorted(hosts))}", file=sys.stderr)
     run(app, sock)
 
@@ -158,3 +162,5 @@ def add_commands(sub) -> None:
                    help="also answer requests whose Host header is NAME (repeatable; without "
                    "it: only localhost, 127.0.0.1, ::1 and --host; '*' answers any, which lets "
                    "any web page read the API through DNS rebinding)")
+    add_json(p, "where it serves (url), the run ids it serves now (runs) and the Host names it "
+             "answers (hosts), one line before serving")
