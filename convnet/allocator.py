@@ -5,9 +5,11 @@ with a fresh ``mmap`` and unmaps it when freed, and it trims the top of its heap
 threshold. A training step frees and allocates the same activation and gradient blocks again and
 again, so with those defaults every step writes to new pages and the kernel faults each one in
 and zeroes it. Measured on the development machine, per step: LeNet-5 at batch 128, about 550
-minor page faults with the defaults, 0-20 with these settings; airbench94 at batch 512 (blocks
-over 32 MB), 64,000 and 84 (docs/performance.md). Intel's PyTorch performance guide gets the same
-effect by preloading jemalloc or tcmalloc; this needs no other allocator.
+minor page faults with the defaults and 0-20 with these settings (the same speed within 3 %:
+its blocks are small); airbench94 at batch 512, whose blocks pass 32 MB, 38,000-64,000 and
+84-3,600, and 1.06-1.10x the images/s for 110 MB more resident memory (docs/performance.md).
+Intel's PyTorch performance guide gets the effect by preloading jemalloc or tcmalloc; this needs
+no other allocator.
 
 The setting is process-wide and stays: the process keeps up to ``TRIM`` bytes of freed memory
 for reuse (its resident size no longer shrinks after a step), which is what a training process

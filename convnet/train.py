@@ -262,7 +262,7 @@ def fit(run: Run) -> dict:
     (``validation.final``: rank 0) after writing run.json; the run's lock is released at the
     end, also after an error or Ctrl-C."""
     threads = torch.get_num_threads()
-    keep_freed_memory()  # each step reuses the last one's memory: no page faults (allocator.py)
+    keep_freed_memory()  # each step reuses the last one's memory, not new pages (allocator.py)
     board = (logs.TensorBoard(run.cfg.tensorboard, run.start_epoch)
              if run.cfg.tensorboard and run.rank == 0 else None)
     try:
