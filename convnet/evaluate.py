@@ -152,13 +152,25 @@ def evaluate_model(model, manifest: dict, dataset: str | None = None,
     info = manifest["dataset"]
     name = dataset or info["name"]
     data, x = prepared_split(model, manifest, dataset, data_dir, split)
-    if len(data.classes) != len(info["classes"]):
-        raise DataError(f"{name} has {len(data.classes)} classes but the run was trained on "
-                        f"{len(info['classes'])} ({info['name']})")
+    if list(data.classes) != list(info["classes"]):  # same count, other meaning: no accuracy
+        raise DataError(f"{name} has the classes {_listed(data.classes)} but the run was trained "
+                        f"on {_listed(info['classes'])} ({info['name']}); evaluate on a dataset "
+                        f"of the run's classes, in the same order")
     logits, flip_scores = split_scores(model, x, flip, batch)
     scores = logits if flip_scores is None else flip_scores
     confusion = confusion_matrix(data.labels, scores.argmax(dim=1).numpy(), len(info["classes"]))
     return Evaluation(name, list(info["classes"]), confusion, flip)
+
+
+def _listed(classes, most: int = 5) -> str:
+    """A class list in a message: the first ``most`` names, then how many more.
+
+    Example:
+        >>> _listed([str(i) for i in range(10)])
+        "'0', '1', '2', '3', '4' ... (10)"
+    """
+    more = f" ... ({len(classes)})" if len(classes) > most else ""
+    return ", ".join(repr(str(c)) for c in classes[:most]) + more
 
 
 def check_plot_path(path: str | Path) -> tuple[Path, str]:

@@ -12,6 +12,7 @@ each file's Prediction, or the ImageError that names it, and goes on with the ot
 from __future__ import annotations
 
 import glob
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,12 +148,17 @@ class Predictor:
         A file is decoded only as large as this model needs (``decode_keep``), as the image
         folder reader decodes training images: a 7000x7000 PNG costs megabytes, not gigabytes.
         """
-        shape = self.model.input_shape
+        shape, path = self.model.input_shape, None
         if isinstance(image, np.ndarray):
             image = Image.fromarray(image)
         elif not isinstance(image, Image.Image):
+            if isinstance(image, (str, os.PathLike)):
+                path = os.fspath(image)
             image = read_image(image, decode_keep(shape, self.framing))
-        return prepare(image, shape, self.framing, invert, self.mean, self.std)
+        try:
+            return prepare(image, shape, self.framing, invert, self.mean, self.std)
+        except ImageError as e:  # "image is blank": among many files, say which one
+            raise ImageError(f"'{path}': {e}" if path is not None else str(e)) from None
 
     def sessions(self):
         """The onnxruntime sessions for this model (built on first use), or None for torch."""

@@ -30,19 +30,25 @@ def explain_relu(matrix: Matrix) -> dict:
 
 
 def elementwise_kinds() -> list[str]:
-    """The element-wise kinds a matrix can show: relu, tanh, sigmoid, stanh, leakyrelu ..."""
-    return [k.name for k in kinds.registered() if isinstance(k, kinds.Elementwise) and k.form]
+    """The element-wise kinds a matrix can show: relu, tanh, sigmoid, stanh, leakyrelu ...
+
+    Not ``bn``: a batch norm applies a trained layer's per-channel statistics, which a bare
+    matrix does not have.
+    """
+    return [k.name for k in kinds.registered() if isinstance(k, kinds.Elementwise) and k.form
+            and k is not kinds.BN]
 
 
 def explain_elementwise(matrix: Matrix, kind: str) -> dict:
     """Any element-wise kind (relu, tanh, sigmoid, stanh, leakyrelu ...) on every element.
 
     Raises:
-        SpecError: for a kind that is not element-wise.
+        SpecError: for a kind that is not element-wise, or needs trained statistics (bn).
     """
     found = kinds.find(kind)
-    if not isinstance(found, kinds.Elementwise) or found.form is None:
-        raise SpecError(f"{kind!r} is not an element-wise layer; expected one of "
+    if kind not in elementwise_kinds():
+        raise SpecError(f"{kind!r} is not an element-wise layer a bare matrix can show; "
+                        f"expected one of "
                         f"{', '.join(elementwise_kinds())}")
     module = found.new().eval()  # dropout: what predicting does
     return Explained(operation="activation", kind=kind, title=found.title,

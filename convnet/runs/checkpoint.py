@@ -267,8 +267,14 @@ def finish_checkpoint(rundir: Path) -> None:
 
 
 def load_weights(model: torch.nn.Module, weights: dict, source: Path) -> None:
-    """Load weights, refusing a checkpoint made for another model with one clear line."""
+    """Load weights, refusing with one clear line a checkpoint made for another model, or one
+    holding NaN or infinite values (training stops before it would save such weights: every
+    number they give is NaN, and argmax makes that class 0)."""
     check_fits(shapes(model), {k: tuple(v.shape) for k, v in weights.items()}, source)
+    for name, value in weights.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            raise RunError(f"{source}: {name[:60]} holds NaN or infinite values; the weights "
+                           f"are damaged (an edited file?): restore them or train again")
     model.load_state_dict(weights)
 
 

@@ -43,6 +43,7 @@ from .maps import file_stem
 from .receptive import receptive_fields
 
 TOP = 9          # Zeiler & Fergus show a 3x3 square of patches per channel
+MAX_TOP = 100    # columns of the grid: 4,000 pixels wide; --top 100000 drew for minutes
 BATCH = 500      # images per forward pass: a CIFAR batch of resnet20 maps is ~60 MB
 OUTSIDE = 0.5    # grey: the part of a clipped field that lies outside the image
 MAX_CHANNELS = 512  # the most rows a grid may have (ResNet-50's widest 3x3 convolution)
@@ -236,6 +237,8 @@ def features(rundir: str | Path, out: str | Path | None = None, layer: str | Non
     """
     if top < 1 or (channels is not None and channels < 1):
         raise ConvnetError(f"--top and --channels must be at least 1, got {top} and {channels}")
+    if top > MAX_TOP:
+        raise ConvnetError(f"--top must be at most {MAX_TOP} (patches per channel), got {top}")
     model, manifest = load_model(Path(rundir))
     layer = choose_layer(model, layer)
     out = check_out(out or f"features-{file_stem(layer)}.png")  # before the long part

@@ -1,0 +1,99 @@
+"""A third round of hostile input over the CLI (every command but ``serve``): each case is one
+line on stderr with its documented exit code, never a traceback, a hang or a wrong number."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+from safetensors.torch import load_file, save_file
+
+from conftest import cli
+from convnet import runs
+from convnet.explain.pool import elementwise_kinds, explain_elementwise
+from fake_runs import CIFAR_NAMES, fake_run
+
+
+def one_error_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_a_blank_digit_names_its_file_among_many(capsys, tiny_run, digit, tmp_path):
+    """predict over several files: the one without ink is named in its error line and entry."""
+    Image.new("L", (40, 40), 255).save(tmp_path / "white.png")
+    code, out, err = cli(capsys, "predict", tiny_run, digit, tmp_path / "white.png", "--json")
+    rows = json.loads(out)
+    assert code == 6 and str(tmp_path / "white.png") in one_error_line(err)
+    assert rows[0]["label"] and str(tmp_path / "white.png") in rows[1]["error"]
+
+
+def test_features_refuses_a_huge_top_at_once(capsys, tiny_run, tmp_path):
+    """--top 100000 drew a 100,000-column grid for minutes; now one line before any work."""
+    code, out, err = cli(capsys, "features", tiny_run, "--top", "100000",
+                         "--out", tmp_path / "f.png")
+    assert code == 1 and "--top" in one_error_line(err) and "100000" in err and out == ""
+    assert not (tmp_path / "f.png").exists()
+
+
+@pytest.mark.parametrize("kind", elementwise_kinds())
+def test_every_listed_activation_kind_explains(kind):
+    """explain activation lists only kinds it can apply to a bare matrix (bn was exit 70)."""
+    assert len(explain_elementwise([[-1.0, 2.0]], kind)["output"][0]) == 2
+
+
+def test_explain_activation_bn_is_one_spec_error(capsys):
+    code, out, err = cli(capsys, "explain", "activation", "--kind", "bn")
+    assert code == 3 and "'bn'" in one_error_line(err) and out == ""
+
+
+def with_bad_weight(tiny_run, tmp_path, value: float):
+    """A copy of the run whose first weight holds ``value`` at one position."""
+    rundir = tmp_path / "bad"
+    shutil.copytree(tiny_run, rundir)
+    path = rundir / runs.WEIGHTS
+    with safe_open(path, "pt") as f:
+        meta = f.metadata()
+    tensors = load_file(path)
+    name = next(k for k, v in tensors.items() if v.is_floating_point())
+    tensors[name].view(-1)[0] = value
+    save_file(tensors, path, metadata=meta)
+    return rundir, name
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+@pytest.mark.parametrize("command", [["predict", "{run}", "{digit}"], ["evaluate", "{run}"],
+                                     ["export", "{run}", "--out", "{tmp}/m.onnx"]])
+def test_weights_that_are_not_finite_are_refused(capsys, tiny_run, digit, tmp_path, value,
+                                                 command):
+    """NaN or infinite weights printed 'nan' probabilities with exit 0, or a 10 % accuracy."""
+    rundir, name = with_bad_weight(tiny_run, tmp_path, value)
+    argv = [a.format(run=rundir, digit=digit, tmp=tmp_path) for a in command]
+    code, out, err = cli(capsys, *argv)
+    assert code == 7 and name in one_error_line(err) and out == ""
+
+
+def test_evaluate_refuses_a_dataset_of_other_classes(capsys, tiny_data, tmp_path):
+    """A CIFAR run evaluated on MNIST (10 classes each) printed digits as 'airplane'..."""
+    rundir = fake_run(tmp_path, "cifar", "lenet5", CIFAR_NAMES, [0.5], [0.25],
+                      dataset="cifar10", config={"data_dir": str(tiny_data)})
+    code, out, err = cli(capsys, "evaluate", rundir, "--dataset", "mnist", "--data", tiny_data)
+    line = one_error_line(err)
+    assert code == 4 and "airplane" in line and "'0'" in line and out == ""
+
+
+def test_evaluate_accepts_a_dataset_of_the_same_classes(capsys, tiny_run, tiny_data):
+    code, out, err = cli(capsys, "evaluate", tiny_run, "--dataset", "mnist", "--data", tiny_data,
+                         "--json")
+    assert code == 0 and json.loads(out)["images"] == 200
+
+
+def test_finite_weights_still_load(tiny_run):
+    model, _ = runs.load_model(tiny_run)
+    assert all(torch.isfinite(v).all() for v in model.state_dict().values()
+               if v.is_floating_point())
+    assert np.isfinite(model.logits(torch.zeros(1, 1, 32, 32)).detach().numpy()).all()
