@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .data.decode import read_image
+from .data.decode import in_memory_image, read_image
 from .data.folder import IMAGE_EXTENSIONS
 from .data.preprocess import decode_keep, prepare
 from . import notebook
@@ -149,9 +149,9 @@ class Predictor:
         folder reader decodes training images: a 7000x7000 PNG costs megabytes, not gigabytes.
         """
         shape, path = self.model.input_shape, None
-        if isinstance(image, np.ndarray):
-            image = Image.fromarray(image)
-        elif not isinstance(image, Image.Image):
+        if isinstance(image, (np.ndarray, Image.Image)):
+            image = in_memory_image(image)
+        else:
             if isinstance(image, (str, os.PathLike)):
                 path = os.fspath(image)
             image = read_image(image, decode_keep(shape, self.framing))

@@ -97,3 +97,34 @@ def test_finite_weights_still_load(tiny_run):
     assert all(torch.isfinite(v).all() for v in model.state_dict().values()
                if v.is_floating_point())
     assert np.isfinite(model.logits(torch.zeros(1, 1, 32, 32)).detach().numpy()).all()
+
+
+@pytest.mark.parametrize("image", [np.zeros((0, 0), np.uint8), np.zeros((0, 5, 3), np.uint8),
+                                   Image.new("RGB", (0, 4))])
+def test_an_image_of_no_pixels_is_not_predicted(tiny_run, image):
+    """convnet.load(run).predict of a 0-pixel image gave probabilities for nothing."""
+    import convnet
+    from convnet.errors import ImageError
+
+    with pytest.raises(ImageError, match="0 pixels, outside the 1..50,000,000-pixel limit"):
+        convnet.load(tiny_run, backend="torch").predict(image)
+
+
+@pytest.mark.parametrize("array", [np.ones((28, 28, 3), np.float64), np.ones((1, 28, 28), np.uint8),
+                                   np.ones((28, 28), np.int64)])
+def test_an_array_pillow_cannot_read_is_one_image_error(tiny_run, array):
+    """A float or channels-first array raised Pillow's TypeError('Cannot handle this data type')."""
+    import convnet
+    from convnet.errors import ImageError
+
+    with pytest.raises(ImageError, match=rf"uint8 pixels shaped \(H, W\).*got {array.dtype}"):
+        convnet.load(tiny_run, backend="torch").predict(array)
+
+
+def test_a_uint8_array_predicts_as_its_png_file(tiny_run, digit):
+    import convnet
+
+    predictor = convnet.load(tiny_run, backend="torch")
+    from_file = predictor.predict(str(digit))
+    from_array = predictor.predict(np.asarray(Image.open(digit)))
+    assert from_array.top == from_file.top

@@ -12,6 +12,7 @@ import os
 import warnings
 from pathlib import Path
 
+import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import ImageError
@@ -53,12 +54,19 @@ def _open(src, name: str) -> Image.Image:
         raise ImageError(f"'{name}' is not an image (unknown or unsupported format)") from None
     except Exception as exc:  # a decoder fed untrusted bytes may raise anything
         raise ImageError(f"'{name}' is not a readable image ({_first_line(exc)})") from None
-    w, h = im.size
-    if w < 1 or h < 1 or w * h > MAX_PIXELS:
+    try:
+        _check_size(im.size, name)
+    except ImageError:
         im.close()
+        raise
+    return im
+
+
+def _check_size(size: tuple[int, int], name: str) -> None:
+    w, h = size
+    if w < 1 or h < 1 or w * h > MAX_PIXELS:
         raise ImageError(f"image '{name}' is {w}x{h} = {w * h:,} pixels, outside the "
                          f"1..{MAX_PIXELS:,}-pixel limit")
-    return im
 
 
 def image_mode(path_or_file) -> str:
@@ -149,6 +157,34 @@ def _decode(im: Image.Image, keep: tuple[int, int] | None) -> Image.Image:
     if keep is not None:
         im = reduced(im, reduction(im.size, keep))  # what is left after the JPEG's own scaling
     return to_l_or_rgb(im)
+
+
+def in_memory_image(image) -> Image.Image:
+    """A PIL image, or an array Pillow reads as one ((H, W) or (H, W, C) uint8), checked as
+    ``read_image`` checks a file's header: at least 1 pixel a side, at most ``MAX_PIXELS``.
+
+    Raises:
+        ImageError: an array of another type or layout (float, (C, H, W)), or a size outside
+            the limits: a 0x0 image has nothing to classify.
+
+    Example:
+        >>> in_memory_image(np.zeros((2, 3), np.uint8)).size
+        (3, 2)
+        >>> in_memory_image(np.zeros((0, 0), np.uint8))
+        Traceback (most recent call last):
+        ...
+        convnet.errors.ImageError: image '<array>' is 0x0 = 0 pixels, outside the \
+1..50,000,000-pixel limit
+    """
+    name = "<array>" if isinstance(image, np.ndarray) else "<image>"
+    if isinstance(image, np.ndarray):
+        try:
+            image = Image.fromarray(image)
+        except (TypeError, ValueError):
+            raise ImageError(f"an image array must be uint8 pixels shaped (H, W) or (H, W, C) "
+                             f"with C in 1..4, got {image.dtype} {image.shape}") from None
+    _check_size(image.size, name)
+    return image
 
 
 def _too_large(name: str) -> ImageError:
