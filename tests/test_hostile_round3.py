@@ -128,3 +128,16 @@ def test_a_uint8_array_predicts_as_its_png_file(tiny_run, digit):
     from_file = predictor.predict(str(digit))
     from_array = predictor.predict(np.asarray(Image.open(digit)))
     assert from_array.top == from_file.top
+
+
+@pytest.mark.parametrize("argv", [
+    ["explain", "softmax", "--logits", ""], ["explain", "conv", "--image", ""],
+    ["explain", "conv", "--kernel", ""], ["explain", "conv", "--padding", ""],
+    ["explain", "relu", "--image", ""], ["explain", "pool", "--image", ""],
+    ["explain", "activation", "--image", ""], ["explain", "error", "--target", ""],
+    ["kernels", "{digit}", "--out", "{tmp}/k", "--kernel", ""]])
+def test_an_empty_value_is_an_error_not_the_default(capsys, digit, tmp_path, argv):
+    """--logits "$UNSET" explained the tutorials' numbers as if they were the user's."""
+    argv = [a.format(digit=digit, tmp=tmp_path) for a in argv]
+    code, out, err = cli(capsys, *argv)
+    assert code == 3 and "''" in one_error_line(err) and out == ""

@@ -37,7 +37,7 @@ def cmd_kernels(args) -> None:
     from ..explain import parse_matrix
     from ..viz.kernels import render_kernels
 
-    custom = parse_matrix(args.kernel, "--kernel") if args.kernel else None
+    custom = parse_matrix(args.kernel, "--kernel") if args.kernel is not None else None
     layout = render_kernels(args.image, runs.check_out(args.out, folder=True), custom)
     if args.json:
         print(json.dumps(layout, indent=2))

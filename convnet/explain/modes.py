@@ -99,34 +99,38 @@ STRIDE = flag("--stride", type=int, help="step between windows (default: 1 for c
 # ----------------------------------------------------------------------------- runners
 
 def run_conv(o) -> dict:
-    image = parse_channels(o.image) if o.image else (RGB_IMAGE if o.rgb else TUTORIAL_IMAGE)
-    kernel = (parse_channels(o.kernel, "--kernel") if o.kernel
+    # `is not None`: an empty --image '' (an unset shell variable) is an error, not the default
+    image = (parse_channels(o.image) if o.image is not None
+             else RGB_IMAGE if o.rgb else TUTORIAL_IMAGE)
+    kernel = (parse_channels(o.kernel, "--kernel") if o.kernel is not None
               else RGB_KERNEL if o.rgb else TUTORIAL_KERNEL)
     bias = number(o.bias, "--bias", RGB_BIAS if o.rgb else 0)
-    padding = o.padding or ("same" if o.rgb else "valid")
+    padding = o.padding if o.padding is not None else ("same" if o.rgb else "valid")
     return explain_conv(image, kernel, 1 if o.stride is None else o.stride, padding, bias)
 
 
 def run_relu(o) -> dict:
-    return explain_relu(parse_matrix(o.image) if o.image else TUTORIAL_RELU)
+    return explain_relu(parse_matrix(o.image) if o.image is not None else TUTORIAL_RELU)
 
 
 def run_activation(o) -> dict:
-    return explain_elementwise(parse_matrix(o.image) if o.image else TUTORIAL_RELU, o.kind)
+    image = parse_matrix(o.image) if o.image is not None else TUTORIAL_RELU
+    return explain_elementwise(image, o.kind)
 
 
 def run_pool(o) -> dict:
-    return explain_pool(parse_matrix(o.image) if o.image else TUTORIAL_POOL, o.mode, o.size,
-                        o.stride)
+    image = parse_matrix(o.image) if o.image is not None else TUTORIAL_POOL
+    return explain_pool(image, o.mode, o.size, o.stride)
 
 
 def run_softmax(o) -> dict:
-    return explain_softmax(parse_vector(o.logits, "--logits") if o.logits else TUTORIAL_LOGITS)
+    logits = parse_vector(o.logits, "--logits") if o.logits is not None else TUTORIAL_LOGITS
+    return explain_softmax(logits)
 
 
 def run_error(o) -> dict:
     if o.output is None:  # the tutorials' boat, with its class names
-        target = parse_vector(o.target, "--target") if o.target else TUTORIAL_TARGET
+        target = parse_vector(o.target, "--target") if o.target is not None else TUTORIAL_TARGET
         return explain_error(TUTORIAL_OUTPUT, target, o.loss, TUTORIAL_CLASSES)
     output = parse_vector(o.output, "--output")
     if o.target is None:
