@@ -141,3 +141,12 @@ def test_an_empty_value_is_an_error_not_the_default(capsys, digit, tmp_path, arg
     argv = [a.format(digit=digit, tmp=tmp_path) for a in argv]
     code, out, err = cli(capsys, *argv)
     assert code == 3 and "''" in one_error_line(err) and out == ""
+
+
+def test_report_refuses_more_layer_views_than_a_page_holds(capsys, tiny_run, tmp_path):
+    """--indices 0,1,...,1999 ran for minutes; now one line before the model is loaded."""
+    indices = ",".join(map(str, range(2000)))
+    code, out, err = cli(capsys, "report", tiny_run, "--out", tmp_path / "r.html",
+                         "--indices", indices, "--quiet")
+    assert code == 1 and "2,000 images" in one_error_line(err) and out == ""
+    assert not (tmp_path / "r.html").exists()
