@@ -129,6 +129,10 @@ def check_config(cfg: TrainConfig) -> None:
     for name in CHOICES:
         check_choice(name, getattr(cfg, name))
     _check_val(cfg.val)
+    if cfg.batch_size is not None and cfg.distributed > cfg.batch_size:  # a rank of 0 images
+        raise ConvnetError(f"--distributed {cfg.distributed} splits each batch of --batch-size "
+                           f"{cfg.batch_size} across {cfg.distributed} processes: one would get "
+                           f"no image; give fewer processes or a larger --batch-size")
     if cfg.early_stop is not None and cfg.val is None:
         raise ConvnetError(f"--early-stop {cfg.early_stop} needs a validation split to watch: "
                            "give --val N (images) or --val F (a fraction, e.g. 0.1)")

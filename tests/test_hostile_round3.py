@@ -150,3 +150,12 @@ def test_report_refuses_more_layer_views_than_a_page_holds(capsys, tiny_run, tmp
                          "--indices", indices, "--quiet")
     assert code == 1 and "2,000 images" in one_error_line(err) and out == ""
     assert not (tmp_path / "r.html").exists()
+
+
+def test_more_processes_than_images_in_a_batch_is_one_line(capsys, tiny_data, tmp_path):
+    """--distributed 3 --batch-size 2 said 'loss became 2.28 ...; try a lower --lr' (exit 8):
+    the third rank's empty slice made the loss NaN. Refused before any process starts."""
+    code, out, err = cli(capsys, "train", "lenet5", "--data", tiny_data, "--batch-size", "2",
+                         "--distributed", "3", "--out", tmp_path / "r", "--quiet")
+    assert code == 1 and "--distributed 3" in one_error_line(err) and out == ""
+    assert not (tmp_path / "r").exists()
