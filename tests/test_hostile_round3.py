@@ -159,3 +159,17 @@ def test_more_processes_than_images_in_a_batch_is_one_line(capsys, tiny_data, tm
                          "--distributed", "3", "--out", tmp_path / "r", "--quiet")
     assert code == 1 and "--distributed 3" in one_error_line(err) and out == ""
     assert not (tmp_path / "r").exists()
+
+
+def test_a_file_larger_than_any_image_is_refused_unread(capsys, tiny_run, digit, tmp_path):
+    """A 30 GB file named .png was read whole before its header: MemoryError, exit 70. A sparse
+    file one byte over the limit (no disk used) is refused from its size; the digit still runs."""
+    from convnet.data.decode import MAX_FILE_BYTES
+
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.truncate(MAX_FILE_BYTES + 1)
+    code, out, err = cli(capsys, "predict", tiny_run, huge, digit)
+    assert code == 6 and "huge.png' is larger than 800,000,000 bytes" in one_error_line(err)
+    assert out.startswith(f"{digit}: ")

@@ -19,6 +19,8 @@ from ..errors import ImageError
 from .modes import output_mode, reduced, to_l_or_rgb
 
 MAX_PIXELS = 50_000_000  # refuse larger images before decoding (Pillow's own bomb limit is 89M)
+MAX_FILE_BYTES = 16 * MAX_PIXELS  # 800 MB: RGBA float32 at MAX_PIXELS; a larger file is no
+#   image we decode, and reading it whole first (30 GB) ran out of memory (exit 70)
 
 
 def _source(path_or_file) -> tuple[str | io.BytesIO, str]:
@@ -33,14 +35,17 @@ def _source(path_or_file) -> tuple[str | io.BytesIO, str]:
             raise ImageError(f"'{name}' is a directory, not an image file")
     else:
         src, name = path_or_file, str(getattr(path_or_file, "name", "<file>"))
-    try:  # file objects are read whole: they may be unseekable (an upload, a pipe)
-        src = src if isinstance(src, str) else io.BytesIO(src.read())
-        empty = os.path.getsize(src) == 0 if isinstance(src, str) else not src.getbuffer().nbytes
+    try:  # file objects are read whole (up to the limit): they may be unseekable (an upload)
+        src = src if isinstance(src, str) else io.BytesIO(src.read(MAX_FILE_BYTES + 1))
+        size = os.path.getsize(src) if isinstance(src, str) else src.getbuffer().nbytes
     except (OSError, TypeError, AttributeError) as exc:  # also: a text-mode file, not a file
         raise ImageError(f"cannot read image file '{name}': "
                          f"{getattr(exc, 'strerror', None) or exc}") from None
-    if empty:
+    if size == 0:
         raise ImageError(f"image '{name}' is empty (0 bytes)")
+    if size > MAX_FILE_BYTES:
+        raise ImageError(f"image file '{name}' is larger than {MAX_FILE_BYTES:,} bytes, more "
+                         f"than an image of at most {MAX_PIXELS:,} pixels needs")
     return src, name
 
 
