@@ -173,3 +173,17 @@ def test_a_file_larger_than_any_image_is_refused_unread(capsys, tiny_run, digit,
     code, out, err = cli(capsys, "predict", tiny_run, huge, digit)
     assert code == 6 and "huge.png' is larger than 800,000,000 bytes" in one_error_line(err)
     assert out.startswith(f"{digit}: ")
+
+
+@pytest.mark.parametrize("name, argv", [
+    ("run.json", ["predict", "{run}", "{digit}"]),
+    ("metrics.jsonl", ["train", "--resume", "{run}", "--epochs", "3", "--quiet"])])
+def test_a_run_file_larger_than_any_run_writes_is_refused_unread(capsys, tiny_run, digit,
+                                                                 tmp_path, name, argv):
+    """A 30 GB run.json was read whole: MemoryError, exit 70. A sparse file over the limit."""
+    rundir = tmp_path / "run"
+    shutil.copytree(tiny_run, rundir)
+    with open(rundir / name, "r+b") as f:
+        f.truncate(runs.MAX_TEXT_BYTES + 1)
+    code, out, err = cli(capsys, *[a.format(run=rundir, digit=digit) for a in argv])
+    assert code == 7 and f"{name}: 536,870,913 bytes" in one_error_line(err)

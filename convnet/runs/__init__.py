@@ -42,6 +42,21 @@ from .schema import (  # noqa: F401 -- re-exported: runs.check_onnx (export.Onnx
     METRICS_ROW, check, check_checkpoint, check_manifest, check_onnx)
 
 FORMAT = "convnet-run/1"
+MAX_TEXT_BYTES = 512 * 2**20  # run.json lists a folder dataset's files (~120 bytes each: 4 M
+#   files), metrics.jsonl ~200 bytes a row at MAX_EPOCHS; a 30 GB one read whole: MemoryError
+
+
+def _read_text(path: Path) -> str:
+    """A run's JSON file as text, refused from its size first when no run writes one so large.
+
+    Raises:
+        OSError: it cannot be read. ValueError: not UTF-8.
+    """
+    size = path.stat().st_size
+    if size > MAX_TEXT_BYTES:
+        raise RunError(f"{path}: {size:,} bytes, more than a run writes "
+                       f"({MAX_TEXT_BYTES:,}); a damaged or foreign file")
+    return path.read_text()
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -80,7 +95,7 @@ def read_manifest(rundir: Path) -> dict:
     if not path.is_file():
         raise RunError(f"{rundir}: not a run directory (no {MANIFEST})")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(_read_text(path))
     except (ValueError, RecursionError) as e:  # JSONDecodeError, UnicodeDecodeError, nesting
         raise RunError(f"{path}: corrupt manifest ({str(e)[:80]})") from None
     except OSError as e:
@@ -101,7 +116,7 @@ def read_metrics(rundir: Path) -> list[dict]:
     if not path.is_file():
         return []
     try:
-        text = path.read_text()
+        text = _read_text(path)
     except (OSError, UnicodeDecodeError) as e:
         raise RunError(f"{path}: cannot read it ({getattr(e, 'strerror', None) or e})") from None
     rows = []
