@@ -89,7 +89,7 @@ def test_evaluate_refuses_a_dataset_of_other_classes(capsys, tiny_data, tmp_path
 def test_evaluate_accepts_a_dataset_of_the_same_classes(capsys, tiny_run, tiny_data):
     code, out, err = cli(capsys, "evaluate", tiny_run, "--dataset", "mnist", "--data", tiny_data,
                          "--json")
-    assert code == 0 and json.loads(out)["images"] == 200
+    assert code == 0 and json.loads(out)["images"] == 200 and "error" not in err
 
 
 def test_finite_weights_still_load(tiny_run):
@@ -186,4 +186,16 @@ def test_a_run_file_larger_than_any_run_writes_is_refused_unread(capsys, tiny_ru
     with open(rundir / name, "r+b") as f:
         f.truncate(runs.MAX_TEXT_BYTES + 1)
     code, out, err = cli(capsys, *[a.format(run=rundir, digit=digit) for a in argv])
-    assert code == 7 and f"{name}: 536,870,913 bytes" in one_error_line(err)
+    assert code == 7 and f"{name}: 536,870,913 bytes" in one_error_line(err) and out == ""
+
+
+def test_show_of_an_array_names_it_briefly(tiny_run, digit, tmp_path):
+    """convnet.show(run, array).image was the array's str(): thousands of numbers in --json
+    and in the notebook's heading."""
+    import convnet
+
+    array = np.asarray(Image.open(digit))
+    shown = convnet.show(tiny_run, array, tmp_path / "a")
+    assert shown.image == "<array 28x28>"
+    assert convnet.show(tiny_run, Image.open(digit), tmp_path / "b").image == "<PngImageFile 28x28>"
+    assert convnet.show(tiny_run, digit, tmp_path / "c").image == str(digit)

@@ -8,6 +8,7 @@ DIR/probabilities.png        the output probabilities as bars, one per class
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,4 +78,22 @@ def show(rundir: str | Path, image, out_dir: str | Path, invert: bool | None = N
                                out / "saliency.png"))
     files.append(draw_probabilities(probs, predictor.classes, out / "probabilities.png"))
     layers = [{"name": n, "shape": list(a.shape)} for n, a in activations.items()]
-    return Shown(str(image), {"label": label, "probability": float(probs[best])}, files, layers)
+    return Shown(image_name(image), {"label": label, "probability": float(probs[best])}, files,
+                 layers)
+
+
+def image_name(image) -> str:
+    """How ``Shown`` names its image: the path as given, else what was passed (an array's
+    str() is thousands of numbers).
+
+    Example:
+        >>> image_name("digit.png"), image_name(np.zeros((28, 28), np.uint8))
+        ('digit.png', '<array 28x28>')
+    """
+    if isinstance(image, (str, os.PathLike)):
+        return os.fspath(image)
+    if isinstance(image, np.ndarray):
+        return f"<array {'x'.join(map(str, image.shape))}>"
+    size = getattr(image, "size", None)  # a PIL image's (width, height)
+    return f"<{type(image).__name__} {size[0]}x{size[1]}>" if isinstance(size, tuple) else \
+        f"<{type(image).__name__}>"
