@@ -80,12 +80,27 @@ def torch_step(cfg: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor]
     if cfg.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     with torch.autocast(x.device.type, torch.bfloat16, enabled=cfg.precision == "bf16"):
-        logits = forward(x)
-    loss = loss_fn(cfg, logits.float(), y)
+        logits = forward(x) if len(y) else no_images(forward, x)
+    # No image (a rank's slice of a last batch smaller than the ranks): a zero loss, not the NaN
+    # mean of nothing, so that this rank adds zero gradients to the all-reduce it must join.
+    loss = loss_fn(cfg, logits.float(), y) if len(y) else logits.float().sum() * 0.0
     opt.zero_grad(set_to_none=True)
     (loss * weight if weight != 1.0 else loss).backward()
     opt.step()
     return loss.detach(), logits.detach()
+
+
+def no_images(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
+    """``forward`` of an empty batch in eval mode: batch norm must not fold the mean of nothing
+    (NaN) into its running statistics."""
+    mode = getattr(forward, "training", True)
+    if isinstance(forward, torch.nn.Module):
+        forward.eval()
+    try:
+        return forward(x)
+    finally:
+        if isinstance(forward, torch.nn.Module):
+            forward.train(mode)
 
 
 def epoch_generator(cfg: TrainConfig, epoch: int) -> torch.Generator:

@@ -14,8 +14,10 @@ def weights(rundir):
     return runs.load_checkpoint(rundir)[0]
 
 
-@pytest.mark.parametrize("batch_size", [64, 70])  # 70: every 600-image epoch ends on 40, and
-def test_two_gloo_ranks_match_one_process(tiny_data, tmp_path, batch_size):  # 35 splits oddly
+# 70: every 600-image epoch ends on 40, and 35 splits oddly; 599: the last batch is 1 image, so
+# rank 1 gets none and must still join the all-reduce (with zero gradients, not a NaN loss).
+@pytest.mark.parametrize("batch_size", [64, 70, 599])
+def test_two_gloo_ranks_match_one_process(tiny_data, tmp_path, batch_size):
     # SGD with momentum: its update is linear in the gradient, so the rounding of a gradient sum
     # split in two stays at rounding level. (Adam divides by sqrt(v): where a gradient is pure
     # rounding noise, its sign decides a full-size step, and runs drift apart by up to ~lr.)
