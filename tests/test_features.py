@@ -278,7 +278,8 @@ def test_the_page_api_gives_the_grid_and_names_a_bad_layer(cifar, tmp_path, monk
     client.get("/api/features", params={"run": "run", "channels": 1})
     # keyed by the run, its load (served.Served.serial: a reloaded run is searched again),
     # the layer and the channels
-    assert list(client.app.state.features) == [("run", 0, "conv1", 1)]
+    serial = client.app.state.runs["run"].serial  # a count over the whole process
+    assert list(client.app.state.features) == [("run", serial, "conv1", 1)]
     bad = client.get("/api/features", params={"run": "run", "layer": "relu1"})
     assert bad.status_code == 404 and "not a convolution" in bad.json()["detail"]
     assert client.get("/api/features", params={"run": "nope"}).status_code == 404

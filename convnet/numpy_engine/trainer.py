@@ -12,6 +12,7 @@ Example:
     >>> from convnet import create_model
     >>> cfg = SimpleNamespace(optimizer="sgd", momentum=0.9, weight_decay=0.0,
     ...                       loss="cross-entropy", label_smoothing=0.0, seed=0)
+    >>> _ = torch.manual_seed(0)  # the fresh weights: this example's numbers, whatever ran before
     >>> model = create_model("lenet5")
     >>> opt = torch.optim.SGD(model.parameters(), lr=0.1)
     >>> trainer = NumpyTrainer(cfg, model, opt)
