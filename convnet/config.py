@@ -146,10 +146,12 @@ def check_config(cfg: TrainConfig) -> None:
     for name in ("model", "dataset"):
         if not isinstance(getattr(cfg, name), str) or not getattr(cfg, name).strip():
             raise ConvnetError(f"{name} must be a non-empty text, got {getattr(cfg, name)!r}")
-    for name in ("tensorboard", "init"):  # folders
+    # Folders: '' (an unset shell variable) would silently mean the default runs/ or the cache.
+    for name, option in (("tensorboard", None), ("init", None), ("out", None),
+                         ("data_dir", "--data")):
         value = getattr(cfg, name)
         if value is not None and (not isinstance(value, str) or not value.strip()):
-            raise ConvnetError(f"{flag(name)} must be a folder, got {value!r}")
+            raise ConvnetError(f"{option or flag(name)} must be a folder, got {value!r}")
     _check_freeze(cfg)
 
 

@@ -199,3 +199,14 @@ def test_show_of_an_array_names_it_briefly(tiny_run, digit, tmp_path):
     assert shown.image == "<array 28x28>"
     assert convnet.show(tiny_run, Image.open(digit), tmp_path / "b").image == "<PngImageFile 28x28>"
     assert convnet.show(tiny_run, digit, tmp_path / "c").image == str(digit)
+
+
+@pytest.mark.parametrize("option", ["--out", "--data", "--tensorboard", "--init"])
+def test_train_refuses_an_empty_folder_instead_of_the_default(capsys, tmp_path, monkeypatch,
+                                                              option):
+    """`--out "$DIR"` with DIR unset trained into the default runs/ folder (and `--data ''`
+    would read the cache or download): one line, nothing written."""
+    monkeypatch.chdir(tmp_path)
+    code, out, err = cli(capsys, "train", "lenet5", "--epochs", "1", "--limit", "64", option, "")
+    assert code == 1 and f"{option} must be a folder, got ''" in one_error_line(err)
+    assert out == "" and not (tmp_path / "runs").exists()
