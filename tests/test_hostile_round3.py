@@ -210,3 +210,18 @@ def test_train_refuses_an_empty_folder_instead_of_the_default(capsys, tmp_path, 
     code, out, err = cli(capsys, "train", "lenet5", "--epochs", "1", "--limit", "64", option, "")
     assert code == 1 and f"{option} must be a folder, got ''" in one_error_line(err)
     assert out == "" and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["export", "RUN", "--out", ""], ["evaluate", "RUN", "--data", ""],
+    ["kernels", "RUN", "--out", " "], ["show", "RUN", "IMAGE", "--out", ""],
+    ["features", "RUN", "--out", ""], ["report", "RUN", "--out", ""],
+    ["serve", "--data", ""]])
+def test_an_empty_path_is_a_usage_error_not_the_default(capsys, tiny_run, digit, argv):
+    """`--out "$F"` with F unset wrote the default file (export: model.onnx in the run)."""
+    argv = [str(tiny_run) if a == "RUN" else str(digit) if a == "IMAGE" else a for a in argv]
+    before = sorted(p.name for p in tiny_run.iterdir())
+    code, out, err = cli(capsys, *argv)
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "must name a file or folder" in lines[0], err
+    assert out == "" and sorted(p.name for p in tiny_run.iterdir()) == before

@@ -50,8 +50,19 @@ def add_json(p: argparse.ArgumentParser, what: str) -> None:
                    help=f"print {what} as JSON, alone on stdout")
 
 
+def path_text(text: str) -> str:
+    """A file or folder argument: '' (an unset shell variable) must not mean the default.
+
+    >>> path_text("runs/a")
+    'runs/a'
+    """
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"must name a file or folder, got {text!r}")
+    return text
+
+
 def add_data(p: argparse.ArgumentParser, text: str) -> None:
-    p.add_argument("--data", dest="data_dir", metavar="DIR", help=text)
+    p.add_argument("--data", dest="data_dir", metavar="DIR", type=path_text, help=text)
 
 
 def add_invert(p: argparse.ArgumentParser) -> None:

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from .common import add_data, add_invert, add_json, command, port_number
+from .common import add_data, add_invert, add_json, command, path_text, port_number
 
 
 def cmd_explain(args) -> None:
@@ -111,7 +111,7 @@ def add_commands(sub) -> None:
     p = command(sub, "kernels", "classic kernels (edges, Sobel, blur...) applied to an image",
                 cmd_kernels)
     p.add_argument("image", help="any image file (shown in grayscale)")
-    p.add_argument("--out", metavar="DIR", required=True, help="folder for kernels.png")
+    p.add_argument("--out", type=path_text, metavar="DIR", required=True, help="folder for kernels.png")
     p.add_argument("--kernel", help="also apply your own, e.g. '0,-1,0;-1,5,-1;0,-1,0'")
     add_json(p, "the grid layout")
 
@@ -119,7 +119,7 @@ def add_commands(sub) -> None:
                 "one image, as PNGs", cmd_show)
     p.add_argument("rundir", metavar="RUNDIR")
     p.add_argument("image")
-    p.add_argument("--out", metavar="DIR", required=True, help="folder for the PNGs")
+    p.add_argument("--out", type=path_text, metavar="DIR", required=True, help="folder for the PNGs")
     add_invert(p)
     add_json(p, "the image, prediction, files and layer shapes")
 
@@ -132,7 +132,7 @@ def add_commands(sub) -> None:
     p.add_argument("--top", type=int, default=9, help="patches per channel")
     p.add_argument("--channels", type=int, metavar="N", help="show the first N channels "
                    "(default: all)")
-    p.add_argument("--out", metavar="FILE.png", help="the grid to write (default: "
+    p.add_argument("--out", type=path_text, metavar="FILE.png", help="the grid to write (default: "
                    "features-<layer>.png here)")
     add_data(p, "the folder holding the run's dataset (default: the run's)")
     add_json(p, "the layer, its receptive field and each channel's patches")
@@ -140,7 +140,7 @@ def add_commands(sub) -> None:
     p = command(sub, "report", "one offline HTML page: summary, curves, confusion matrix, "
                 "mistakes, feature maps", cmd_report)
     p.add_argument("rundir", metavar="RUNDIR")
-    p.add_argument("--out", metavar="FILE", required=True, help="the HTML file to write")
+    p.add_argument("--out", type=path_text, metavar="FILE", required=True, help="the HTML file to write")
     p.add_argument("--indices", metavar="N,M,...", help="test-set indices for the layer-by-layer "
                    "views (default: one right and one wrong image per class, up to 10 classes)")
     p.add_argument("--inputs", dest="indices", help=argparse.SUPPRESS)  # before 0.2

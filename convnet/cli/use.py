@@ -7,7 +7,7 @@ import json
 import sys
 
 from ..errors import ConvnetError
-from .common import add_data, add_invert, add_json, command
+from .common import add_data, add_invert, add_json, command, path_text
 
 
 def cmd_evaluate(args) -> None:
@@ -92,6 +92,6 @@ def add_commands(sub) -> None:
     p = command(sub, "export", "write a run as an ONNX file (checked against torch)",
                 cmd_export)
     p.add_argument("rundir", metavar="RUNDIR")
-    p.add_argument("--out", metavar="FILE", help="the .onnx file to write (default: "
+    p.add_argument("--out", type=path_text, metavar="FILE", help="the .onnx file to write (default: "
                    "RUNDIR/model.onnx)")
     add_json(p, "the file written and the torch parity check")
