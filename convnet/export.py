@@ -236,6 +236,9 @@ def export_onnx(rundir: str | Path, out: str | Path | None = None) -> ExportResu
     return ExportResult(path, diff, len(x))
 
 
+MAX_ONNX_BYTES = 2**31  # protobuf's limit for one message: no exported model is larger
+
+
 class OnnxModel:
     """An exported ``.onnx`` file run by onnxruntime, with the preprocessing it carries.
 
@@ -255,6 +258,9 @@ class OnnxModel:
         self.path = Path(path)
         if not self.path.is_file():
             raise RunError(f"{self.path}: no such .onnx file")
+        if self.path.stat().st_size > MAX_ONNX_BYTES:  # before onnxruntime reads it all
+            raise RunError(f"{self.path}: {self.path.stat().st_size:,} bytes, more than an ONNX "
+                           f"model can hold (protobuf's 2 GiB); not a file convnet export wrote")
         try:
             self.sessions = Sessions(self.path)
         except Exception as e:  # noqa: BLE001 -- onnxruntime's exception types are not public

@@ -225,3 +225,12 @@ def test_an_empty_path_is_a_usage_error_not_the_default(capsys, tiny_run, digit,
     lines = err.strip().splitlines()
     assert code == 2 and len(lines) == 1 and "must name a file or folder" in lines[0], err
     assert out == "" and sorted(p.name for p in tiny_run.iterdir()) == before
+
+
+def test_an_onnx_file_larger_than_onnx_allows_is_refused_unread(capsys, digit, tmp_path):
+    """A sparse 3 GB file named .onnx went to onnxruntime whole; one line from its size now."""
+    huge = tmp_path / "huge.onnx"
+    with open(huge, "wb") as f:
+        f.truncate(3 * 2**30)  # sparse: no disk used
+    code, out, err = cli(capsys, "predict", huge, digit)
+    assert code == 7 and "more than an ONNX model can hold" in one_error_line(err) and out == ""
