@@ -234,3 +234,11 @@ def test_an_onnx_file_larger_than_onnx_allows_is_refused_unread(capsys, digit, t
         f.truncate(3 * 2**30)  # sparse: no disk used
     code, out, err = cli(capsys, "predict", huge, digit)
     assert code == 7 and "more than an ONNX model can hold" in one_error_line(err) and out == ""
+
+
+def test_features_refuses_more_channels_than_a_grid_holds(capsys, tiny_run, tmp_path):
+    """The page capped --channels at 512 rows; the command had no cap."""
+    code, out, err = cli(capsys, "features", tiny_run, "--channels", "100000",
+                         "--out", tmp_path / "f.png")
+    assert code == 1 and "--channels must be at most 512" in one_error_line(err) and out == ""
+    assert not (tmp_path / "f.png").exists()

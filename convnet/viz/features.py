@@ -239,6 +239,9 @@ def features(rundir: str | Path, out: str | Path | None = None, layer: str | Non
         raise ConvnetError(f"--top and --channels must be at least 1, got {top} and {channels}")
     if top > MAX_TOP:
         raise ConvnetError(f"--top must be at most {MAX_TOP} (patches per channel), got {top}")
+    if channels is not None and channels > MAX_CHANNELS:
+        raise ConvnetError(f"--channels must be at most {MAX_CHANNELS} (rows of the grid), got "
+                           f"{channels}")
     model, manifest = load_model(Path(rundir))
     layer = choose_layer(model, layer)
     out = check_out(out or f"features-{file_stem(layer)}.png")  # before the long part
