@@ -88,6 +88,18 @@ def draw_seven(page) -> None:
     page.mouse.up()
 
 
+def open_page(browser, url, width=1400, height=900, timeout=30_000):  # noqa: F811 - the fixture
+    """A page on ``url`` with a 7 drawn and classified; its script errors in ``page.errors``."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.errors = []
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    page.goto(url)
+    page.wait_for_selector(".layer[data-name=conv1]")
+    draw_seven(page)
+    page.wait_for_selector("#guess", timeout=timeout)
+    return page
+
+
 def test_draw_predict_and_hover_a_pooled_unit(browser, server):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors = []

@@ -5,7 +5,7 @@ on screen asked for. Skips like tests/test_web_browser.py without Playwright and
 
 import pytest
 from fake_runs import fake_run
-from test_web_browser import browser, draw_seven, serving  # noqa: F401 - browser is a fixture
+from test_web_browser import browser, draw_seven, open_page, serving  # noqa: F401 - browser is a fixture
 
 
 @pytest.fixture(scope="module")
@@ -18,17 +18,6 @@ def lenet_server(tmp_path_factory):
 def resnet_server(tmp_path_factory):
     yield from serving(fake_run(tmp_path_factory.mktemp("resnet-view"), "resnet", "resnet20",
                                 list("0123456789"), [0.5] * 3, [0.25] * 3))
-
-
-def open_page(browser, url, width=1400, height=900):  # noqa: F811 - the fixture, passed on
-    page = browser.new_page(viewport={"width": width, "height": height})
-    page.errors = []
-    page.on("pageerror", lambda e: page.errors.append(str(e)))
-    page.goto(url)
-    page.wait_for_selector(".layer[data-name=conv1]")
-    draw_seven(page)
-    page.wait_for_selector("#guess", timeout=30_000)
-    return page
 
 
 def rect(page, selector):

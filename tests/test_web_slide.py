@@ -16,7 +16,7 @@ import pytest
 import torch
 from fake_runs import fake_run
 from test_web import seven
-from test_web_browser import browser, draw_seven, serving  # noqa: F401 - browser is a fixture
+from test_web_browser import browser, open_page, serving  # noqa: F401 - browser is a fixture
 
 from convnet.errors import SpecError
 from convnet.models import Network
@@ -327,15 +327,9 @@ def server(tiny_run):
 
 def open_tab(browser, server):
     """The page with a drawn 7, on the Convolution tab; returns (page, its errors)."""
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    errors = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(server)
-    page.wait_for_selector(".layer[data-name=conv1]")
-    draw_seven(page)
-    page.wait_for_selector("#guess", timeout=15_000)
+    page = open_page(browser, server, height=1000, timeout=15_000)
     page.click("#tabs button[data-tab=slide]")
-    return page, errors
+    return page, page.errors
 
 
 def filled(page) -> int:
