@@ -7,6 +7,7 @@ same steps (convnet/train.py runs the loop around them).
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ import torch.nn.functional as F
 
 from .config import TrainConfig
 from .layers.losses import sse
+from .runs import eval_mode
 
 
 def init_from_data(model: torch.nn.Module, images: torch.Tensor, count: int = 5000) -> None:
@@ -79,28 +81,17 @@ def torch_step(cfg: TrainConfig, forward: Callable[[torch.Tensor], torch.Tensor]
         group["lr"] = lr * group.get("lr_scale", 1.0)  # runs saved before groups had none
     if cfg.channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    with torch.autocast(x.device.type, torch.bfloat16, enabled=cfg.precision == "bf16"):
-        logits = forward(x) if len(y) else no_images(forward, x)
-    # No image (a rank's slice of a last batch smaller than the ranks): a zero loss, not the NaN
-    # mean of nothing, so that this rank adds zero gradients to the all-reduce it must join.
+    # No image (a rank's slice of a last batch smaller than the ranks): the forward runs in eval
+    # mode, so that batch norm does not fold the mean of nothing (NaN) into its statistics, and
+    # the loss is zero, not that NaN mean, so this rank adds zero gradients to the all-reduce.
+    empty = eval_mode(forward) if not len(y) else contextlib.nullcontext()
+    with empty, torch.autocast(x.device.type, torch.bfloat16, enabled=cfg.precision == "bf16"):
+        logits = forward(x)
     loss = loss_fn(cfg, logits.float(), y) if len(y) else logits.float().sum() * 0.0
     opt.zero_grad(set_to_none=True)
     (loss * weight if weight != 1.0 else loss).backward()
     opt.step()
     return loss.detach(), logits.detach()
-
-
-def no_images(forward: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> torch.Tensor:
-    """``forward`` of an empty batch in eval mode: batch norm must not fold the mean of nothing
-    (NaN) into its running statistics."""
-    mode = getattr(forward, "training", True)
-    if isinstance(forward, torch.nn.Module):
-        forward.eval()
-    try:
-        return forward(x)
-    finally:
-        if isinstance(forward, torch.nn.Module):
-            forward.train(mode)
 
 
 def epoch_generator(cfg: TrainConfig, epoch: int) -> torch.Generator:
