@@ -125,7 +125,7 @@ async function start() {
   fillChooser();
   $("#run").onchange = (e) => chooseRun(e.target.value);
   $("#scale").onchange = () => { render(); refreshZoom(); };
-  onScrolled(() => fill().catch((err) => { $("#status").textContent = err.message; }));
+  onScrolled(() => fill().catch(say));
   let resizing = null;
   window.addEventListener("resize", () => {
     clearTimeout(resizing); resizing = setTimeout(() => { if (state.run) { resized(); buildOverview(); } }, 150);
@@ -149,6 +149,7 @@ async function start() {
   else showNoRun(true);
 }
 
+// A failed request's one line, in the status bar.
 function say(err) { $("#status").textContent = err.message; }
 
-start().catch((err) => { $("#status").textContent = err.message; });
+start().catch(say);
