@@ -20,14 +20,15 @@ measured by running the command both ways, in turn:
 import argparse
 import json
 import statistics
-import time
 
 import torch
 
 from convnet import create_model
 from convnet.allocator import keep_freed_memory
 from convnet.registry import model_info
-from convnet.train import TrainConfig, torch_step
+from convnet.train import TrainConfig
+
+from .zoo_speed import one_round
 
 # name: (TrainConfig fields, forward, Adam's implementation)
 ROWS = {
@@ -58,15 +59,6 @@ def setup(name: str, fields: dict, forward: str, adam: str):
     model.train()
     kind = {"fused": {"fused": True}, "for-loop": {"foreach": False}}[adam]
     return cfg, getattr(model, forward), torch.optim.Adam(model.parameters(), 1e-3, **kind)
-
-
-def one_round(cfg, forward, opt, x, y, seconds: float) -> float:
-    torch_step(cfg, forward, opt, x, y, 1e-3)  # warm-up: kernels chosen, caches filled
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        torch_step(cfg, forward, opt, x, y, 1e-3)
-        count += 1
-    return count * len(y) / (time.perf_counter() - start)
 
 
 def measure(name: str, batch: int, rounds: int, seconds: float) -> dict[str, float]:
