@@ -96,6 +96,13 @@ def cli(capsys, *argv) -> tuple[int, str, str]:
     return code, out, err
 
 
+def one_line(capsys) -> str:
+    """The one line a command wrote to stderr (and no traceback)."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    return err[0]
+
+
 @pytest.fixture(scope="module")
 def one_thread():
     """Torch on one thread for a module (``pytestmark = pytest.mark.usefixtures("one_thread")``):

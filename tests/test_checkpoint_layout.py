@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import one_line
+from fake_runs import to_legacy_layout
 from PIL import Image
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
@@ -19,14 +21,6 @@ from convnet.cli import main
 from convnet.models import Network
 from convnet.registry import create_model
 from convnet.runs import checkpoint
-
-from fake_runs import to_legacy_layout
-
-
-def one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Traceback" not in err[0], err
-    return err[0]
 
 
 def copy(run: Path, to: Path) -> Path:

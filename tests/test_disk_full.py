@@ -16,17 +16,12 @@ import matplotlib.figure
 import numpy as np
 import pytest
 import torch
+from conftest import one_line
 from PIL import Image
 
 from convnet import runs
 from convnet.cli import main
 from convnet.runs import checkpoint
-
-
-def one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Traceback" not in err[0], err
-    return err[0]
 
 
 @pytest.mark.parametrize("full_at", [runs.PENDING, runs.WEIGHTS])

@@ -20,13 +20,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import one_line, synthetic_digits, wait_for_file, write_idx_split
 from PIL import Image
 
 from convnet import runs
 from convnet.cli import main
 from convnet.errors import RunError, WriteError
-
-from conftest import synthetic_digits, wait_for_file, write_idx_split
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs flock and SIGKILL")
 
@@ -46,12 +45,6 @@ def append_then_hang(rundir, row):  # epoch 1 is fully written, then the process
 runs.append_metrics = append_then_hang
 sys.exit(main(sys.argv[2:]))
 '''
-
-
-def one_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "Traceback" not in err[0], err
-    return err[0]
 
 
 def snapshot(rundir: Path) -> dict:
